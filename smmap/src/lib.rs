@@ -1,1 +1,22 @@
 //! smmap
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod record;
+
+pub use error::{Error, Location, Result};
+pub use record::{MappedRecord, RecordCheckError};
+
+#[cfg(feature = "derive")]
+pub use smmap_derive::MappedRecord;
+
+/// zerocopy's byte-order types: integers and floats of a fixed byte order, alignment 1.
+pub mod byteorder {
+    pub use zerocopy::byteorder::{
+        BE, BigEndian, ByteOrder, F32, F64, I16, I32, I64, I128, Isize, LE, LittleEndian,
+        NativeEndian, NetworkEndian, U16, U32, U64, U128, Usize,
+    };
+}
+
+#[doc(hidden)]
+pub mod __private;
