@@ -77,9 +77,7 @@ pub enum Error {
     },
     /// The file became smaller than a region that is still mapped, or than the size this handle
     /// knew: its end may no longer be read.
-    #[error(
-        "{path} shrank to {file_size} bytes while a mapping up to offset {mapped_end} is live"
-    )]
+    #[error("{path} shrank to {file_size} bytes while a mapping up to offset {mapped_end} is live")]
     FileShrank {
         /// The file concerned.
         path: Location,
@@ -121,7 +119,9 @@ pub enum Error {
         message: String,
     },
     /// A write was attempted through a manager built with [`MapMode::ReadOnly`](crate::MapMode).
-    #[error("{path} is mapped read-only: writing at offset {offset} needs MapMode::ReadWrite or MapMode::CopyOnWrite")]
+    #[error(
+        "{path} is mapped read-only: writing at offset {offset} needs MapMode::ReadWrite or MapMode::CopyOnWrite"
+    )]
     ReadOnly {
         /// The file concerned.
         path: Location,

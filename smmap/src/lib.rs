@@ -1,10 +1,19 @@
 //! smmap
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cursor;
 mod error;
+mod lru;
+mod manager;
 mod record;
+mod sys;
+mod window;
 
+pub use cursor::WindowCursor;
 pub use error::{Error, Location, Result};
+pub use manager::{
+    ManagerBuilder, MapMode, RegionInfo, SlidingWindowMapManager, StaticWindowMapManager, Stats,
+};
 pub use record::{MappedRecord, RecordCheckError};
 
 #[cfg(feature = "derive")]

@@ -105,12 +105,22 @@ impl RecordCheckError {
     /// The same error for a record nested at `field_offset` inside another one.
     pub fn nested(self, field_offset: usize) -> Self {
         match self {
-            RecordCheckError::BadMagic { field_offset: f, expected, found } => {
-                RecordCheckError::BadMagic { field_offset: f + field_offset, expected, found }
-            }
-            RecordCheckError::Invalid { field_offset: f, message } => {
-                RecordCheckError::Invalid { field_offset: f + field_offset, message }
-            }
+            RecordCheckError::BadMagic {
+                field_offset: f,
+                expected,
+                found,
+            } => RecordCheckError::BadMagic {
+                field_offset: f + field_offset,
+                expected,
+                found,
+            },
+            RecordCheckError::Invalid {
+                field_offset: f,
+                message,
+            } => RecordCheckError::Invalid {
+                field_offset: f + field_offset,
+                message,
+            },
         }
     }
 }
@@ -118,7 +128,11 @@ impl RecordCheckError {
 impl fmt::Display for RecordCheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecordCheckError::BadMagic { field_offset, expected, found } => write!(
+            RecordCheckError::BadMagic {
+                field_offset,
+                expected,
+                found,
+            } => write!(
                 f,
                 "bad magic at record offset {field_offset}: expected {expected:02x?}, found {found:02x?}"
             ),
@@ -233,7 +247,10 @@ mod tests {
         let bytes: Vec<u8> = (0u8..32).collect();
         for ofs in 0..28 {
             let v: &U32<BigEndian> = cast(&bytes[ofs..ofs + 4]).unwrap();
-            assert_eq!(v.get(), u32::from_be_bytes(bytes[ofs..ofs + 4].try_into().unwrap()));
+            assert_eq!(
+                v.get(),
+                u32::from_be_bytes(bytes[ofs..ofs + 4].try_into().unwrap())
+            );
         }
         assert!(cast::<U32<BigEndian>>(&bytes[..3]).is_none());
         let s: &[U16<LittleEndian>] = cast_slice(&bytes[1..9]).unwrap();

@@ -1,0 +1,372 @@
+//! [`WindowCursor`]: a handle on one file and the region it currently uses.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Location, Result};
+use crate::manager::{FileId, Region, RegionInfo, Shared};
+use crate::record::{self, MappedRecord, RecordCheckError};
+
+/// A handle on one file and on the region of it that it currently uses.
+///
+/// A cursor is made by a manager's `make_cursor` and maps nothing until it is used. Each
+/// [`use_region`](Self::use_region) returns exactly the bytes asked for (or up to the end of the
+/// file): when they lie inside the region the cursor already holds, this is a bounds check and
+/// pointer arithmetic, without a lock, an atomic or an allocation; otherwise the cursor asks the
+/// manager for a region that covers them, which may map one.
+///
+/// While a cursor holds a region, the region stays mapped (it is *pinned*); dropping the cursor
+/// or calling [`unuse_region`](Self::unuse_region) unpins it, and the manager may then unmap it
+/// when a budget needs room.
+///
+/// Cursors are `Clone` (the clone uses the same region) and `Send`.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("data.bin");
+/// std::fs::write(&path, b"hello, mapped world")?;
+/// let man = smmap::SlidingWindowMapManager::new();
+/// let mut c = man.make_cursor(&path)?;
+/// assert!(!c.is_valid());
+/// assert_eq!(c.use_region(7, 6)?, b"mapped");
+/// assert_eq!((c.ofs_begin(), c.ofs_end()), (7, 13));
+/// assert_eq!(c.region().unwrap().client_count, 2); // the manager and this cursor
+/// assert!(c.use_region(100, 1).is_err()); // past the end: an error, and the cursor is invalid
+/// assert!(!c.is_valid());
+/// # Ok(()) }
+/// ```
+pub struct WindowCursor {
+    man: Arc<Shared>,
+    file: FileId,
+    path: Option<Arc<Path>>,
+    region: Option<Arc<Region>>,
+    /// Absolute file offset of the cursor's first byte.
+    ofs: u64,
+    /// Number of bytes the cursor exposes.
+    size: usize,
+    /// The file size known to this cursor (re-read at every new mapping).
+    file_size: u64,
+    /// Requests answered from the current region, not yet reported to the manager.
+    hits: u64,
+}
+
+impl WindowCursor {
+    pub(crate) fn new(man: Arc<Shared>, file: FileId, path: Option<Arc<Path>>, size: u64) -> Self {
+        WindowCursor {
+            man,
+            file,
+            path,
+            region: None,
+            ofs: 0,
+            size: 0,
+            file_size: size,
+            hits: 0,
+        }
+    }
+
+    /// Makes the cursor expose `[offset, offset + size)` and returns those bytes.
+    ///
+    /// Exactly `min(size, file_size - offset)` bytes are returned; `size == 0` means "to the end
+    /// of the region that holds `offset`" (the window for a sliding manager, the end of the file
+    /// for the static one). Requests of at most `window_size / 2` bytes are always served by one
+    /// window; longer ones get a region of their own.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::OutOfBounds`] if `offset >= file_size` (the size is re-read first); the cursor
+    ///   is then invalid.
+    /// - [`Error::FileShrank`] if the file became smaller than a live region.
+    /// - [`Error::Io`] if the file cannot be opened or mapped (after releasing every unused
+    ///   region and idle descriptor and retrying once, for lack of descriptors or memory).
+    /// - [`Error::Busy`] if another cursor holds these bytes for writing.
+    #[inline]
+    pub fn use_region(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+        let hit = match &self.region {
+            Some(r) if offset >= r.begin && offset < self.file_size => {
+                let want = if size == 0 {
+                    r.end().saturating_sub(offset)
+                } else {
+                    (size as u64).min(self.file_size - offset)
+                };
+                let rel = offset - r.begin;
+                (want > 0 && rel + want <= r.len() as u64).then_some((rel as usize, want as usize))
+            }
+            _ => None,
+        };
+        if let Some((rel, want)) = hit {
+            self.hits += 1;
+            self.ofs = offset;
+            self.size = want;
+            let r = self.region.as_ref().expect("a hit has a region");
+            return Ok(&r.map.bytes()[rel..rel + want]);
+        }
+        self.use_region_slow(offset, size)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+        let release = self.region.take().map(|r| r.id);
+        let hits = std::mem::take(&mut self.hits);
+        match self
+            .man
+            .obtain(self.file, offset, size as u64, release, hits)
+        {
+            Ok(o) => {
+                self.file_size = o.file_size;
+                let r = o.region;
+                let want = if size == 0 {
+                    r.end() - offset
+                } else {
+                    (size as u64).min(o.file_size - offset)
+                };
+                self.ofs = offset;
+                self.size = want as usize;
+                let rel = (offset - r.begin) as usize;
+                let r = self.region.insert(r);
+                Ok(&r.map.bytes()[rel..rel + want as usize])
+            }
+            Err(e) => {
+                self.size = 0;
+                if let Error::OutOfBounds { file_size, .. } = &e {
+                    self.file_size = *file_size;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The bytes the cursor exposes (`[ofs_begin, ofs_end)`); empty when the cursor is invalid.
+    #[inline]
+    pub fn buffer(&self) -> &[u8] {
+        match &self.region {
+            Some(r) => {
+                let rel = (self.ofs - r.begin) as usize;
+                &r.map.bytes()[rel..rel + self.size]
+            }
+            None => &[],
+        }
+    }
+
+    /// Whether the cursor holds a region.
+    #[inline]
+    pub fn is_valid(&self) -> bool {
+        self.region.is_some()
+    }
+
+    /// Releases the cursor's region (it stays mapped, cached, until the manager needs room).
+    /// Calling it again does nothing.
+    pub fn unuse_region(&mut self) {
+        if let Some(r) = self.region.take() {
+            self.man.unpin(r.id, std::mem::take(&mut self.hits));
+        }
+    }
+
+    /// File offset of the first byte the cursor exposes.
+    #[inline]
+    pub fn ofs_begin(&self) -> u64 {
+        self.ofs
+    }
+
+    /// File offset one past the last byte the cursor exposes.
+    #[inline]
+    pub fn ofs_end(&self) -> u64 {
+        self.ofs + self.size as u64
+    }
+
+    /// Number of bytes the cursor exposes (the last value when invalid).
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether `ofs` is among the bytes the cursor exposes.
+    #[inline]
+    pub fn includes_ofs(&self, ofs: u64) -> bool {
+        self.is_valid() && self.ofs <= ofs && ofs < self.ofs_end()
+    }
+
+    /// The size of the file as last read (at the last new mapping, or when the cursor was
+    /// made).
+    #[inline]
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Reads the file's size again and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be opened or `fstat`ed, [`Error::FileShrank`] if it is
+    /// now smaller than a live region.
+    pub fn refresh_file_size(&mut self) -> Result<u64> {
+        self.file_size = self.man.refresh_size(self.file)?;
+        Ok(self.file_size)
+    }
+
+    /// The path of the file, if it is known.
+    #[inline]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The region the cursor uses, if any.
+    pub fn region(&self) -> Option<RegionInfo> {
+        self.region
+            .as_ref()
+            .and_then(|r| self.man.region_info(r.id))
+    }
+
+    pub(crate) fn location(&self) -> Location {
+        Location(self.path.as_deref().map(Path::to_path_buf))
+    }
+
+    /// The record of type `T` at `offset`, read in place and checked
+    /// ([`MappedRecord::check`]: magic numbers and validation hooks).
+    ///
+    /// A record that crosses the end of the current window is served by a window that covers
+    /// it, records longer than half a window included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfBounds`] if the record does not lie entirely inside the file,
+    /// [`Error::BadMagic`] or [`Error::InvalidRecord`] if its check fails, and the errors of
+    /// [`use_region`](Self::use_region).
+    #[inline]
+    pub fn record<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        if T::SIZE == 0 {
+            if offset > self.file_size {
+                return Err(self.short_record(offset, 0));
+            }
+        } else if self.use_region(offset, T::SIZE)?.len() != T::SIZE {
+            return Err(self.short_record(offset, T::SIZE as u64));
+        }
+        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
+        let rec: &T = record::cast(bytes).expect("length checked");
+        if let Err(e) = rec.check() {
+            return Err(check_error::<T>(
+                Location(self.path.as_deref().map(Path::to_path_buf)),
+                offset,
+                e,
+            ));
+        }
+        Ok(rec)
+    }
+
+    /// `count` consecutive records of type `T` from `offset`, read in place and checked.
+    ///
+    /// # Errors
+    ///
+    /// As [`record`](Self::record); [`Error::InvalidArgument`] if `T` is zero-sized or the
+    /// length overflows.
+    pub fn records<T: MappedRecord>(&mut self, offset: u64, count: usize) -> Result<&[T]> {
+        if T::SIZE == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "records of zero-sized type {}",
+                std::any::type_name::<T>()
+            )));
+        }
+        let Some(total) = T::SIZE.checked_mul(count) else {
+            return Err(Error::InvalidArgument(format!(
+                "{count} records of {} bytes overflow the address space",
+                T::SIZE
+            )));
+        };
+        if count == 0 {
+            return Ok(&[]);
+        }
+        if self.use_region(offset, total)?.len() != total {
+            return Err(self.short_record(offset, total as u64));
+        }
+        let recs: &[T] = record::cast_slice(self.buffer()).expect("length checked");
+        for (i, r) in recs.iter().enumerate() {
+            if let Err(e) = r.check() {
+                let at = offset + (i * T::SIZE) as u64;
+                return Err(check_error::<T>(
+                    Location(self.path.as_deref().map(Path::to_path_buf)),
+                    at,
+                    e,
+                ));
+            }
+        }
+        Ok(recs)
+    }
+
+    fn short_record(&mut self, offset: u64, len: u64) -> Error {
+        self.unuse_region();
+        self.size = 0;
+        Error::OutOfBounds {
+            path: self.location(),
+            offset,
+            len,
+            file_size: self.file_size,
+        }
+    }
+}
+
+/// Turns a record check failure into an [`Error`] naming the file and the offset.
+pub(crate) fn check_error<T>(path: Location, offset: u64, e: RecordCheckError) -> Error {
+    match e {
+        RecordCheckError::BadMagic {
+            field_offset,
+            expected,
+            found,
+        } => Error::BadMagic {
+            path,
+            offset: offset + field_offset as u64,
+            expected: expected.to_vec(),
+            found,
+        },
+        RecordCheckError::Invalid {
+            field_offset,
+            message,
+        } => Error::InvalidRecord {
+            path,
+            offset: offset + field_offset as u64,
+            record: std::any::type_name::<T>(),
+            message,
+        },
+    }
+}
+
+impl Clone for WindowCursor {
+    fn clone(&self) -> Self {
+        self.man.add_user(self.file);
+        let region = match &self.region {
+            Some(r) if self.man.pin_again(r.id).is_ok() => Some(r.clone()),
+            _ => None,
+        };
+        WindowCursor {
+            man: self.man.clone(),
+            file: self.file,
+            path: self.path.clone(),
+            size: if region.is_some() { self.size } else { 0 },
+            region,
+            ofs: self.ofs,
+            file_size: self.file_size,
+            hits: 0,
+        }
+    }
+}
+
+impl Drop for WindowCursor {
+    fn drop(&mut self) {
+        let pinned = self.region.take().map(|r| r.id);
+        self.man.release_user(self.file, pinned, self.hits);
+    }
+}
+
+impl std::fmt::Debug for WindowCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowCursor")
+            .field("path", &self.path)
+            .field("valid", &self.is_valid())
+            .field("ofs_begin", &self.ofs)
+            .field("size", &self.size)
+            .field("file_size", &self.file_size)
+            .finish()
+    }
+}

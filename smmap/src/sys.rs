@@ -1,0 +1,122 @@
+//! The operating system: mappings, page size, descriptor limits.
+//!
+//! With the record casts in `record.rs`, this is where smmap's unsafe code lives. A
+//! [`Mapping`] owns one `mmap` of a file range; the manager guarantees that it outlives every
+//! slice handed out of it and that mutable slices never alias (see `manager.rs`).
+
+use std::fs::File;
+use std::io;
+use std::sync::OnceLock;
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::MapMode;
+
+/// The allocation granularity: the unit in which mapping offsets must be aligned.
+pub(crate) fn allocation_granularity() -> usize {
+    static GRAN: OnceLock<usize> = OnceLock::new();
+    *GRAN.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions; it reads a system constant.
+        let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if v > 0 { v as usize } else { 4096 }
+    })
+}
+
+/// The soft limit on open descriptors of this process, if it has one.
+pub(crate) fn nofile_soft_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable `rlimit` for getrlimit to fill.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        None
+    } else {
+        Some(lim.rlim_cur as u64)
+    }
+}
+
+/// Whether an I/O error says the process or system ran out of descriptors or address space,
+/// the errors after which releasing cached mappings and descriptors and retrying can help.
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
+}
+
+/// One memory mapping of `len` bytes of a file.
+pub(crate) struct Mapping {
+    raw: MmapRaw,
+}
+
+impl Mapping {
+    /// Maps `len` bytes of `file` from `offset` (a multiple of the allocation granularity).
+    pub(crate) fn map(file: &File, offset: u64, len: usize, mode: MapMode) -> io::Result<Self> {
+        debug_assert!(len > 0);
+        debug_assert_eq!(offset % allocation_granularity() as u64, 0);
+        let mut opts = MmapOptions::new();
+        opts.offset(offset).len(len);
+        let raw = match mode {
+            MapMode::ReadOnly => opts.map_raw_read_only(file)?,
+            MapMode::ReadWrite => opts.map_raw(file)?,
+            // SAFETY: a private mapping: writes stay in this process. The file being changed by
+            // others while mapped is the caveat every file mapping has, documented at the crate
+            // level; the slices handed out of this mapping are bounded by its length.
+            MapMode::CopyOnWrite => MmapRaw::from(unsafe { opts.map_copy(file)? }),
+        };
+        Ok(Mapping { raw })
+    }
+
+    /// The mapped bytes.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len()` bytes, readable, and lives as long as `self`. No
+        // `&mut` to these bytes exists while this `&[u8]` does: mutable slices are handed out
+        // only through `bytes_mut`, whose caller holds an exclusive claim on the bytes (the
+        // manager refuses shared and exclusive claims that overlap).
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.raw.len()) }
+    }
+
+    /// The mapped bytes, mutably.
+    ///
+    /// # Safety
+    ///
+    /// The mapping must be writable (`MapMode::ReadWrite` or `MapMode::CopyOnWrite`), and the
+    /// caller must hold an exclusive claim on these bytes for the lifetime of the result: no
+    /// other slice into this mapping, nor into another mapping of the same file bytes (shared
+    /// mappings of one file alias each other), may be alive at the same time.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
+        // SAFETY: the mapping is `len()` bytes, writable (caller's precondition) and lives as
+        // long as `self`; exclusivity is the caller's precondition.
+        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr(), self.raw.len()) }
+    }
+
+    /// Length of the mapping in bytes.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Writes dirty pages of `[offset, offset + len)` (relative to the mapping) back to the file
+    /// and waits for the write (`msync(MS_SYNC)`).
+    #[allow(dead_code)]
+    pub(crate) fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.raw.flush_range(offset, len)
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping")
+            .field("ptr", &self.raw.as_ptr())
+            .field("len", &self.raw.len())
+            .finish()
+    }
+}
