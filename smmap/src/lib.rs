@@ -16,6 +16,12 @@ pub use manager::{
 };
 pub use record::{MappedRecord, RecordCheckError};
 
+/// The allocation granularity of this system: mapping offsets are multiples of it, and window
+/// sizes are rounded up to multiples of twice it.
+pub fn allocation_granularity() -> usize {
+    sys::allocation_granularity()
+}
+
 #[cfg(feature = "derive")]
 pub use smmap_derive::MappedRecord;
 

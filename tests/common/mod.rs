@@ -1,0 +1,35 @@
+//! Helpers shared by the integration tests: random file content and a naive reference.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
+
+/// Deterministic random bytes (never all zeros: zeros hide offset bugs).
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// Writes `len` random bytes to `dir/name`; returns the path and the content.
+pub(crate) fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    let path = dir.join(name);
+    let data = random_bytes(len, seed);
+    std::fs::write(&path, &data).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    (path, data)
+}
+
+/// A seeded RNG for a test.
+pub(crate) fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// A random offset in `0..len`.
+pub(crate) fn offset_in(rng: &mut StdRng, len: u64) -> u64 {
+    rng.gen_range(0..len)
+}
+
+/// Python smmap's test file size (8,005,195 bytes).
+pub(crate) const K_WINDOW_TEST_SIZE: usize = 1000 * 1000 * 8 + 5195;
