@@ -27,6 +27,11 @@ use zerocopy::byteorder::{
 ///   bytes of a file may be viewed as a `Self` (and any `Self` written back as bytes);
 /// - `Self` has no interior mutability (`UnsafeCell`), so a `&Self` over a shared read-only
 ///   mapping is never written through.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a record: it cannot be read at any file offset",
+    label = "not a record",
+    note = "derive `MappedRecord` for it, or use `u8`, `i8`, arrays or `smmap::byteorder` types"
+)]
 pub unsafe trait MappedRecord: Sized {
     /// The size of one record in bytes: `size_of::<Self>()`.
     const SIZE: usize;
