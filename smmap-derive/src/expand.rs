@@ -37,10 +37,10 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
     // Every field must be a record; the bound is spanned on the field's type so that an error
     // points at it.
-    let record_bounds = input.fields.iter().map(|f| {
+    let record_bounds = unique(input.fields.iter().map(|f| {
         let ty = f.ty;
         quote_spanned!(ty.span()=> #ty: #krate::MappedRecord)
-    });
+    }));
     let record_where = quote!(where #(#existing,)* #(#record_bounds,)*);
     // Accessors of fields whose type names a generic parameter need bounds. Known kinds get
     // them from their own impls: a bound on them would hide the impl's associated types.
@@ -59,6 +59,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                 _ => Some(quote_spanned!(ty.span()=> #ty: #private::FieldGet + #private::FieldSet)),
             }
         });
+    let accessor_bounds = unique(accessor_bounds);
     let accessor_where = quote!(where #(#existing,)* #(#accessor_bounds,)*);
     let plain_where = quote!(where #(#existing,)*);
 
@@ -128,7 +129,14 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let accessors = input.fields.iter().map(|f| accessors(f, &private, &core));
 
     quote! {
-        #[allow(unsafe_code, non_upper_case_globals, clippy::all, clippy::pedantic)]
+        #[allow(
+            unsafe_code,
+            non_upper_case_globals,
+            clippy::all,
+            clippy::pedantic,
+            clippy::nursery,
+            clippy::restriction,
+        )]
         const _: () = {
             #[automatically_derived]
             #[allow(unsafe_code, clippy::undocumented_unsafe_blocks)]
@@ -136,7 +144,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             // records (bounds below) has alignment 1, no padding, every bit pattern valid and no
             // interior mutability; alignment and padding are also asserted at compile time.
             unsafe impl #impl_generics #krate::MappedRecord for #ident #ty_generics #record_where {
-                const SIZE: usize = #size;
+                const SIZE: #core::primitive::usize = #size;
 
                 #[inline]
                 fn check(&self) -> #core::result::Result<(), #krate::RecordCheckError> {
@@ -182,6 +190,12 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     }
 }
 
+/// The predicates without repetitions (a type used by several fields is bounded once).
+fn unique(predicates: impl Iterator<Item = TokenStream>) -> Vec<TokenStream> {
+    let mut seen = std::collections::HashSet::new();
+    predicates.filter(|p| seen.insert(p.to_string())).collect()
+}
+
 /// Whether `ty` names one of the generic parameters.
 fn mentions(ty: &Type, params: &[Ident]) -> bool {
     fn walk(tokens: TokenStream, params: &[Ident]) -> bool {
@@ -207,7 +221,7 @@ fn offset_const(f: &Field<'_>, core: &TokenStream) -> TokenStream {
     let doc = format!("Byte offset of field `{}` in the record.", f.name);
     quote! {
         #[doc = #doc]
-        #vis const #name: usize = #core::mem::offset_of!(Self, #m);
+        #vis const #name: #core::primitive::usize = #core::mem::offset_of!(Self, #m);
     }
 }
 

@@ -210,7 +210,7 @@ pub(crate) fn cast<T: MappedRecord>(bytes: &[u8]) -> Option<&T> {
 /// Returns `None` when `bytes.len()` is not a multiple of `T::SIZE` or `T` is zero-sized.
 #[inline(always)]
 pub(crate) fn cast_slice<T: MappedRecord>(bytes: &[u8]) -> Option<&[T]> {
-    if T::SIZE == 0 || T::SIZE != size_of::<T>() || bytes.len() % T::SIZE != 0 {
+    if T::SIZE == 0 || T::SIZE != size_of::<T>() || !bytes.len().is_multiple_of(T::SIZE) {
         return None;
     }
     let count = bytes.len() / T::SIZE;
