@@ -1,6 +1,7 @@
 //! smmap
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod buffer;
 mod cursor;
 mod error;
 mod lru;
@@ -9,6 +10,7 @@ mod record;
 mod sys;
 mod window;
 
+pub use buffer::SlidingWindowMapBuffer;
 pub use cursor::WindowCursor;
 pub use error::{Error, Location, Result};
 pub use manager::{

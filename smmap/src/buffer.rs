@@ -1,0 +1,779 @@
+//! [`SlidingWindowMapBuffer`]: a byte-string-like, file-like view of a file or of a range of it.
+//!
+//! A buffer wraps a [`WindowCursor`] and moves it as needed, so that a file far larger than the
+//! memory budget can be indexed, sliced, searched and read as one sequence of bytes. Indices are
+//! relative to the start of the buffer: index 0 is the first byte of the range the buffer was
+//! made over.
+//!
+//! The buffer implements [`std::io::Read`], [`std::io::Seek`] and [`std::io::BufRead`].
+//! [`BufRead::fill_buf`] hands out the rest of the current window without copying, so that
+//! [`BufRead::lines`], [`BufRead::read_until`] and friends scan at the speed of a memory map.
+//!
+//! # Examples
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::{BufRead, Read, Seek, SeekFrom};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("log.txt");
+//! std::fs::write(&path, b"header\nfirst line\nsecond line\n")?;
+//! let man = smmap::SlidingWindowMapManager::new();
+//!
+//! // A view of the whole file.
+//! let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+//! assert_eq!(buf.len(), 30);
+//! assert_eq!(buf.get(0), Some(b'h'));
+//! assert_eq!(&*buf.slice(7..17)?, b"first line");
+//! assert_eq!(buf.find(b"line", 0)?, Some(13));
+//! assert_eq!(buf.rfind(b"line", 0)?, Some(25));
+//!
+//! // File-like reading.
+//! assert_eq!(buf.readline()?, b"header\n");
+//! let rest: Vec<String> = buf.by_ref().lines().collect::<Result<_, _>>()?;
+//! assert_eq!(rest, ["first line", "second line"]);
+//! buf.seek(SeekFrom::End(-5))?;
+//! let mut tail = String::new();
+//! buf.read_to_string(&mut tail)?;
+//! assert_eq!(tail, "line\n");
+//!
+//! // A view of a range: indices are relative to its start.
+//! let mut range = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 7, 10)?;
+//! assert_eq!(range.len(), 10);
+//! assert_eq!(range.get(0), Some(b'f'));
+//! assert_eq!(range.get(10), None);
+//! assert_eq!(range.find(b"line", 0)?, Some(6));
+//! # Ok(()) }
+//! ```
+
+use std::borrow::Cow;
+use std::io;
+use std::ops::Range;
+
+use memchr::memmem::{Finder, FinderRev};
+
+use crate::cursor::WindowCursor;
+use crate::error::{Error, Result};
+
+/// A view of a file, or of a range of it, as one sequence of bytes, read through a
+/// [`WindowCursor`] that slides over the file as needed.
+///
+/// The buffer covers `len()` bytes starting at the file offset [`offset`](Self::offset); every
+/// index, range and position it takes or returns is relative to that start. Its length is fixed
+/// when it is made: bytes appended to the file later are not part of it, and a file that shrinks
+/// under it makes reads of the lost bytes fail with an error.
+///
+/// Besides random access ([`get`](Self::get), [`slice`](Self::slice), [`find`](Self::find),
+/// [`rfind`](Self::rfind)), a buffer has a position, like a file: [`std::io::Read`],
+/// [`std::io::BufRead`], [`read_byte`](Self::read_byte) and [`readline`](Self::readline) read
+/// from it and advance it, [`std::io::Seek`] moves it. Random access does not move the
+/// position.
+///
+/// The buffer keeps the region it last used mapped (pinned) until it uses another one or is
+/// dropped, like its cursor.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::BufRead;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("words.txt");
+/// std::fs::write(&path, b"alpha\nbeta\ngamma\n")?;
+/// let man = smmap::SlidingWindowMapManager::new();
+/// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+/// let mut count = 0;
+/// let mut line = Vec::new();
+/// while buf.read_until(b'\n', &mut line)? > 0 {
+///     count += 1;
+///     line.clear();
+/// }
+/// assert_eq!(count, 3);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SlidingWindowMapBuffer {
+    cursor: WindowCursor,
+    /// File offset of index 0.
+    start: u64,
+    /// Number of bytes in the buffer.
+    len: u64,
+    /// The read position, relative to `start`; may lie past `len`.
+    pos: u64,
+    /// File offsets `[begin, end)` of the region the cursor used last, as far as known (only a
+    /// hint: data always comes from the cursor itself).
+    region: (u64, u64),
+    /// The largest region seen so far: a lower bound of the window size of a sliding manager.
+    max_region: u64,
+}
+
+impl SlidingWindowMapBuffer {
+    /// A buffer over the whole file of `cursor`.
+    ///
+    /// The file's size is read again, and the first window is mapped (when the file is not
+    /// empty). A buffer over an empty file is empty: reads return nothing and searches find
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::refresh_file_size`] and [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.len(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(cursor: WindowCursor) -> Result<Self> {
+        Self::with_range(cursor, 0, u64::MAX)
+    }
+
+    /// A buffer over the `len` bytes of the file of `cursor` that start at file offset `offset`.
+    ///
+    /// `len` is clamped to the end of the file: a range that runs past it ends there (pass
+    /// `u64::MAX` for "to the end of the file"). `offset == file_size` makes an empty buffer.
+    /// The file's size is read again first, and the first window is mapped (when the buffer is
+    /// not empty).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::OutOfBounds`] if `offset` is greater than the size of the file.
+    /// - The errors of [`WindowCursor::refresh_file_size`] and [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 4, 100)?;
+    /// assert_eq!(buf.len(), 6); // clamped to the end of the file
+    /// assert_eq!(buf.get(0), Some(b'4'));
+    /// assert!(smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 11, 1).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_range(mut cursor: WindowCursor, offset: u64, len: u64) -> Result<Self> {
+        let file_size = cursor.refresh_file_size()?;
+        if offset > file_size {
+            return Err(Error::OutOfBounds {
+                path: cursor.location(),
+                offset,
+                len: if len == u64::MAX { 0 } else { len },
+                file_size,
+            });
+        }
+        let mut buf = SlidingWindowMapBuffer {
+            cursor,
+            start: offset,
+            len: len.min(file_size - offset),
+            pos: 0,
+            region: (0, 0),
+            max_region: 0,
+        };
+        if buf.len > 0 {
+            buf.use_region(offset, 0)?;
+        }
+        Ok(buf)
+    }
+
+    /// The number of bytes in the buffer.
+    #[inline]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the buffer has no bytes.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file offset of the buffer's first byte (index 0).
+    #[inline]
+    pub fn offset(&self) -> u64 {
+        self.start
+    }
+
+    /// The cursor the buffer reads through.
+    #[inline]
+    pub fn cursor(&self) -> &WindowCursor {
+        &self.cursor
+    }
+
+    /// Gives the cursor back; it keeps the region the buffer used last.
+    pub fn into_cursor(self) -> WindowCursor {
+        self.cursor
+    }
+
+    /// The read position (relative to the buffer's start), as [`Seek::stream_position`]
+    /// returns it. It may lie past the end.
+    ///
+    /// [`Seek::stream_position`]: std::io::Seek::stream_position
+    #[inline]
+    pub fn tell(&self) -> u64 {
+        self.pos
+    }
+
+    /// The byte at index `i`, or `None` if `i >= len()`.
+    ///
+    /// An I/O error while mapping the byte (for instance a file that shrank) also gives `None`;
+    /// use [`try_get`](Self::try_get) to see it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abc")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!((buf.get(2), buf.get(3)), (Some(b'c'), None));
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn get(&mut self, i: u64) -> Option<u8> {
+        self.try_get(i).ok().flatten()
+    }
+
+    /// The byte at index `i`, `Ok(None)` if `i >= len()`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`] (e.g. [`Error::FileShrank`] or
+    /// [`Error::OutOfBounds`] if the file became shorter than the buffer).
+    #[inline]
+    pub fn try_get(&mut self, i: u64) -> Result<Option<u8>> {
+        if i >= self.len {
+            return Ok(None);
+        }
+        Ok(Some(self.chunk(i, self.len)?[0]))
+    }
+
+    /// The bytes `range` of the buffer (relative indices).
+    ///
+    /// The bytes are borrowed from the mapping ([`Cow::Borrowed`]) when one window can hold
+    /// them: always for ranges of at most half the manager's window size (once the buffer has
+    /// seen a whole window, which it maps when it is made), for ranges inside the window in use,
+    /// and for every range with a [`StaticWindowMapManager`](crate::StaticWindowMapManager).
+    /// Longer ranges are copied window by window into a [`Cow::Owned`] vector, so that no
+    /// mapping larger than a window is ever made for them. An empty range gives an empty slice.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] if `range.start > range.end`, or if a copy of the range does
+    ///   not fit in memory.
+    /// - [`Error::OutOfBounds`] if `range.end > len()`. Its `offset` is the file offset of
+    ///   `range.start`, `len` the length of the range and `file_size` the file offset of the end
+    ///   of the buffer (the size of the file for a buffer over the whole file).
+    /// - The errors of [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 2, 6)?;
+    /// assert_eq!(&*buf.slice(1..4)?, b"345");
+    /// assert!(buf.slice(4..7).is_err()); // past the end of the buffer
+    /// # Ok(()) }
+    /// ```
+    pub fn slice(&mut self, range: Range<u64>) -> Result<Cow<'_, [u8]>> {
+        if range.start > range.end {
+            return Err(Error::InvalidArgument(format!(
+                "reversed range {}..{} of a buffer",
+                range.start, range.end
+            )));
+        }
+        let n = range.end - range.start;
+        if range.end > self.len {
+            return Err(Error::OutOfBounds {
+                path: self.cursor.location(),
+                offset: self.start.saturating_add(range.start),
+                len: n,
+                file_size: self.start + self.len,
+            });
+        }
+        if n == 0 {
+            return Ok(Cow::Borrowed(&[]));
+        }
+        let abs = self.start + range.start;
+        let rest = self.use_region(abs, 0)? as u64;
+        if let Ok(size) = usize::try_from(n)
+            && (rest >= n || n <= self.max_region / 2)
+        {
+            if self.use_region(abs, size)? != size {
+                return Err(self.short(abs, n));
+            }
+            return Ok(Cow::Borrowed(self.cursor.buffer()));
+        }
+        let mut out = Vec::new();
+        usize::try_from(n)
+            .ok()
+            .and_then(|size| out.try_reserve_exact(size).ok())
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "a copy of {n} bytes of a buffer does not fit in memory"
+                ))
+            })?;
+        let mut pos = range.start;
+        while pos < range.end {
+            let c = self.chunk(pos, range.end)?;
+            out.extend_from_slice(c);
+            pos += c.len() as u64;
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    /// The index of the first occurrence of `needle` that starts at or after `start`, or
+    /// `None`. An empty needle is found at `start` if `start <= len()` (as Python's
+    /// `bytes.find`). Matches that straddle window boundaries are found.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abcabc")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.find(b"bc", 0)?, Some(1));
+    /// assert_eq!(buf.find(b"bc", 2)?, Some(4));
+    /// assert_eq!(buf.find(b"bc", 5)?, None);
+    /// assert_eq!(buf.find(b"", 6)?, Some(6));
+    /// # Ok(()) }
+    /// ```
+    pub fn find(&mut self, needle: &[u8], start: u64) -> Result<Option<u64>> {
+        self.find_in(needle, start..u64::MAX)
+    }
+
+    /// The index of the last occurrence of `needle` that starts at or after `start`, or `None`.
+    /// An empty needle is found at `len()` if `start <= len()` (as Python's `bytes.rfind`).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abcabc")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.rfind(b"ab", 0)?, Some(3));
+    /// assert_eq!(buf.rfind(b"ab", 4)?, None);
+    /// assert_eq!(buf.rfind(b"", 0)?, Some(6));
+    /// # Ok(()) }
+    /// ```
+    pub fn rfind(&mut self, needle: &[u8], start: u64) -> Result<Option<u64>> {
+        self.rfind_in(needle, start..u64::MAX)
+    }
+
+    /// The index of the first occurrence of `needle` that lies entirely inside `range`, or
+    /// `None`: Python's `bytes.find(needle, start, end)` with non-negative bounds.
+    ///
+    /// As in Python, `range.end` is clamped to `len()`; a range that is then reversed (its
+    /// start past its end, e.g. a start past `len()`) finds nothing, not even an empty needle,
+    /// which is otherwise found at `range.start`.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abcabc")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.find_in(b"ca", 0..4)?, Some(2));
+    /// assert_eq!(buf.find_in(b"ca", 0..3)?, None); // "ca" ends past the range
+    /// assert_eq!(buf.find_in(b"", 2..100)?, Some(2));
+    /// # Ok(()) }
+    /// ```
+    pub fn find_in(&mut self, needle: &[u8], range: Range<u64>) -> Result<Option<u64>> {
+        let end = range.end.min(self.len);
+        let s = range.start;
+        if s > end {
+            return Ok(None);
+        }
+        if needle.is_empty() {
+            return Ok(Some(s));
+        }
+        if end - s < needle.len() as u64 {
+            return Ok(None);
+        }
+        let finder = Finder::new(needle);
+        let k = needle.len() - 1;
+        // The last (at most `k`) bytes before `pos`: the start of matches that straddle the
+        // boundary between the previous chunk and the next one.
+        let mut carry: Vec<u8> = Vec::with_capacity(2 * k);
+        let mut pos = s;
+        while pos < end {
+            let c = self.chunk(pos, end)?;
+            if !carry.is_empty() {
+                let kept = carry.len();
+                carry.extend_from_slice(&c[..k.min(c.len())]);
+                if let Some(i) = finder.find(&carry) {
+                    return Ok(Some(pos - kept as u64 + i as u64));
+                }
+                carry.truncate(kept);
+            }
+            if let Some(i) = finder.find(c) {
+                return Ok(Some(pos + i as u64));
+            }
+            if c.len() >= k {
+                carry.clear();
+                carry.extend_from_slice(&c[c.len() - k..]);
+            } else {
+                carry.extend_from_slice(c);
+                let excess = carry.len().saturating_sub(k);
+                carry.drain(..excess);
+            }
+            pos += c.len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The index of the last occurrence of `needle` that lies entirely inside `range`, or
+    /// `None`: Python's `bytes.rfind(needle, start, end)` with non-negative bounds.
+    ///
+    /// As in Python, `range.end` is clamped to `len()`; a range that is then reversed finds
+    /// nothing, not even an empty needle, which is otherwise found at the (clamped) end.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abcabc")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.rfind_in(b"ab", 0..5)?, Some(3));
+    /// assert_eq!(buf.rfind_in(b"ab", 0..4)?, Some(0));
+    /// assert_eq!(buf.rfind_in(b"", 0..4)?, Some(4));
+    /// # Ok(()) }
+    /// ```
+    pub fn rfind_in(&mut self, needle: &[u8], range: Range<u64>) -> Result<Option<u64>> {
+        let end = range.end.min(self.len);
+        let s = range.start;
+        if s > end {
+            return Ok(None);
+        }
+        if needle.is_empty() {
+            return Ok(Some(end));
+        }
+        if end - s < needle.len() as u64 {
+            return Ok(None);
+        }
+        let finder = FinderRev::new(needle);
+        let k = needle.len() - 1;
+        // The first (at most `k`) bytes at `cur_end`: the end of matches that straddle the
+        // boundary between the chunk searched next and the one searched before.
+        let mut carry: Vec<u8> = Vec::with_capacity(2 * k);
+        let mut tmp: Vec<u8> = Vec::with_capacity(2 * k);
+        let mut cur_end = end;
+        while cur_end > s {
+            let (begin, c) = self.back_chunk(s, cur_end)?;
+            if !carry.is_empty() {
+                let take = k.min(c.len());
+                tmp.clear();
+                tmp.extend_from_slice(&c[c.len() - take..]);
+                tmp.extend_from_slice(&carry);
+                if let Some(i) = finder.rfind(&tmp) {
+                    return Ok(Some(cur_end - take as u64 + i as u64));
+                }
+            }
+            if let Some(i) = finder.rfind(c) {
+                return Ok(Some(begin + i as u64));
+            }
+            if c.len() >= k {
+                carry.clear();
+                carry.extend_from_slice(&c[..k]);
+            } else {
+                tmp.clear();
+                tmp.extend_from_slice(c);
+                tmp.extend_from_slice(&carry);
+                tmp.truncate(k);
+                std::mem::swap(&mut carry, &mut tmp);
+            }
+            cur_end = begin;
+        }
+        Ok(None)
+    }
+
+    /// Reads the byte at the position and advances the position; `Ok(None)` at or past the end.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`].
+    #[inline]
+    pub fn read_byte(&mut self) -> Result<Option<u8>> {
+        let b = self.try_get(self.pos)?;
+        if b.is_some() {
+            self.pos += 1;
+        }
+        Ok(b)
+    }
+
+    /// Reads from the position up to and including the next `b'\n'`, or to the end of the
+    /// buffer if there is none, and advances the position past it. At or past the end it
+    /// returns an empty vector.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`]; the position is then left after the bytes
+    /// read so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.txt");
+    /// std::fs::write(&path, b"one\ntwo")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// assert_eq!(buf.readline()?, b"one\n");
+    /// assert_eq!(buf.readline()?, b"two");
+    /// assert_eq!(buf.readline()?, b"");
+    /// # Ok(()) }
+    /// ```
+    pub fn readline(&mut self) -> Result<Vec<u8>> {
+        let mut line = Vec::new();
+        while self.pos < self.len {
+            let (used, done) = {
+                let c = self.chunk(self.pos, self.len)?;
+                match memchr::memchr(b'\n', c) {
+                    Some(i) => {
+                        line.extend_from_slice(&c[..=i]);
+                        (i + 1, true)
+                    }
+                    None => {
+                        line.extend_from_slice(c);
+                        (c.len(), false)
+                    }
+                }
+            };
+            self.pos += used as u64;
+            if done {
+                break;
+            }
+        }
+        Ok(line)
+    }
+
+    // ---- region handling ----------------------------------------------------------------
+
+    /// `use_region` on the cursor, keeping track of the region in use and of the largest region
+    /// seen (a lower bound of a sliding manager's window size, which the cursor does not
+    /// expose). Returns the number of bytes the cursor now exposes.
+    #[inline]
+    fn use_region(&mut self, abs: u64, size: usize) -> Result<usize> {
+        let (rb, re) = self.region;
+        let known =
+            self.cursor.is_valid() && abs >= rb && abs.saturating_add(size.max(1) as u64) <= re;
+        let n = match self.cursor.use_region(abs, size) {
+            Ok(b) => b.len(),
+            Err(e) => {
+                self.region = (0, 0);
+                return Err(e);
+            }
+        };
+        if !known || self.cursor.ofs_begin() < rb || self.cursor.ofs_end() > re {
+            self.learn_region();
+        }
+        Ok(n)
+    }
+
+    #[cold]
+    fn learn_region(&mut self) {
+        self.region = match self.cursor.region() {
+            Some(info) => {
+                self.max_region = self.max_region.max(info.size as u64);
+                (info.ofs_begin, info.ofs_begin + info.size as u64)
+            }
+            None => (0, 0),
+        };
+    }
+
+    /// Whether the file offset `abs` lies in the region the cursor uses.
+    #[inline]
+    fn in_region(&self, abs: u64) -> bool {
+        self.cursor.is_valid() && abs >= self.region.0 && abs < self.region.1
+    }
+
+    fn short(&self, offset: u64, len: u64) -> Error {
+        Error::OutOfBounds {
+            path: self.cursor.location(),
+            offset,
+            len,
+            file_size: self.cursor.file_size(),
+        }
+    }
+
+    /// The bytes from index `pos` onwards, at most up to index `end` (`pos < end <= len`),
+    /// borrowed from one region: the rest of the region in use if it holds `pos`, otherwise the
+    /// rest of a region that holds at least `min(end - pos, window_size / 2)` bytes from `pos`
+    /// (so that a scan never crawls through the tail of a region that barely covers `pos`).
+    #[inline]
+    fn chunk(&mut self, pos: u64, end: u64) -> Result<&[u8]> {
+        debug_assert!(pos < end && end <= self.len);
+        let abs = self.start + pos;
+        let avail = end - pos;
+        let current = self.in_region(abs);
+        let rest = self.use_region(abs, 0)? as u64;
+        if !current && rest < avail {
+            let want = avail.min(self.max_region / 2);
+            if rest < want {
+                // `want` fits in `usize`: it is at most half a region's size.
+                self.use_region(abs, want as usize)?;
+                self.use_region(abs, 0)?;
+            }
+        }
+        let b = self.cursor.buffer();
+        let n = b.len().min(usize::try_from(avail).unwrap_or(usize::MAX));
+        Ok(&b[..n])
+    }
+
+    /// The bytes from index `begin` to index `end` (`s <= begin < end <= len`), borrowed from
+    /// one region, with `begin` as low as that region allows; returns `(begin, bytes)`. Used to
+    /// scan backwards window by window.
+    fn back_chunk(&mut self, s: u64, end: u64) -> Result<(u64, &[u8])> {
+        debug_assert!(s < end && end <= self.len);
+        let a_s = self.start + s;
+        let a_e = self.start + end;
+        let holds_end = |r: (u64, u64)| r.0 < a_e && a_e <= r.1;
+        if !(self.cursor.is_valid() && holds_end(self.region)) {
+            let w = self.max_region.max(2);
+            let half = w / 2;
+            // Sliding windows of `w` bytes start at multiples of `w / 2`: asking for the bytes
+            // `w` before `a_e` maps the window that ends at `a_e` when `a_e` is a window start.
+            let lo = a_e.saturating_sub(w).max(a_s);
+            self.use_region(lo, (a_e - lo).min(half) as usize)?;
+            if !holds_end(self.region) {
+                let want = (a_e - a_s).min(half);
+                self.use_region(a_e - want, want as usize)?;
+            }
+        }
+        let b = if holds_end(self.region) {
+            self.region.0.max(a_s)
+        } else {
+            // Unknown region (not expected): ask for the bytes that are needed.
+            a_s.max(a_e - (a_e - a_s).min(self.max_region.max(2) / 2))
+        };
+        let want = usize::try_from(a_e - b).map_err(|_| self.short(b, a_e - b))?;
+        if self.use_region(b, want)? != want {
+            return Err(self.short(b, a_e - b));
+        }
+        Ok((b - self.start, self.cursor.buffer()))
+    }
+}
+
+impl io::Read for SlidingWindowMapBuffer {
+    /// Copies bytes from the position into `out`, across windows until `out` is full or the
+    /// buffer ends, and advances the position. Returns 0 at or past the end.
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut filled = 0;
+        while filled < out.len() && self.pos < self.len {
+            let c = match self.chunk(self.pos, self.len) {
+                Ok(c) => c,
+                Err(_) if filled > 0 => break,
+                Err(e) => return Err(e.into()),
+            };
+            let n = c.len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&c[..n]);
+            filled += n;
+            self.pos += n as u64;
+        }
+        Ok(filled)
+    }
+
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let before = out.len();
+        if self.pos < self.len {
+            let rest = usize::try_from(self.len - self.pos).unwrap_or(usize::MAX);
+            out.try_reserve(rest)
+                .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
+        }
+        while self.pos < self.len {
+            let c = self.chunk(self.pos, self.len)?;
+            out.extend_from_slice(c);
+            self.pos += c.len() as u64;
+        }
+        Ok(out.len() - before)
+    }
+}
+
+impl io::BufRead for SlidingWindowMapBuffer {
+    /// The bytes from the position to the end of the current window (or of the buffer), without
+    /// copying; empty at or past the end.
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.len {
+            return Ok(&[]);
+        }
+        Ok(self.chunk(self.pos, self.len)?)
+    }
+
+    #[inline]
+    fn consume(&mut self, amt: usize) {
+        self.pos = self.pos.saturating_add(amt as u64);
+    }
+}
+
+impl io::Seek for SlidingWindowMapBuffer {
+    /// Moves the position, relative to the buffer's start, its end or the position. Seeking
+    /// past the end is allowed (reads then return nothing); seeking before the start is an
+    /// [`io::ErrorKind::InvalidInput`] error and leaves the position unchanged.
+    fn seek(&mut self, from: io::SeekFrom) -> io::Result<u64> {
+        let new = match from {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match new {
+            Some(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "invalid seek to a negative or overflowing position",
+            )),
+        }
+    }
+
+    #[inline]
+    fn stream_position(&mut self) -> io::Result<u64> {
+        Ok(self.pos)
+    }
+}
