@@ -174,18 +174,18 @@ const BYTE_ORDER: &[(&str, &str)] = &[
 ];
 
 const ALIGNED: &[(&str, &str, &str)] = &[
-    ("u16", "U16", "2"),
-    ("u32", "U32", "4"),
-    ("u64", "U64", "8"),
-    ("u128", "U128", "16"),
-    ("usize", "Usize", "of a pointer"),
-    ("i16", "I16", "2"),
-    ("i32", "I32", "4"),
-    ("i64", "I64", "8"),
-    ("i128", "I128", "16"),
-    ("isize", "Isize", "of a pointer"),
-    ("f32", "F32", "4"),
-    ("f64", "F64", "8"),
+    ("u16", "U16", "alignment 2"),
+    ("u32", "U32", "alignment 4"),
+    ("u64", "U64", "alignment 8"),
+    ("u128", "U128", "alignment 16"),
+    ("usize", "Usize", "the alignment of a pointer"),
+    ("i16", "I16", "alignment 2"),
+    ("i32", "I32", "alignment 4"),
+    ("i64", "I64", "alignment 8"),
+    ("i128", "I128", "alignment 16"),
+    ("isize", "Isize", "the alignment of a pointer"),
+    ("f32", "F32", "alignment 4"),
+    ("f64", "F64", "alignment 8"),
 ];
 
 /// Looks through `(T)` and invisible groups.

@@ -35,13 +35,28 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         .map(|w| w.predicates.iter().collect())
         .unwrap_or_default();
 
-    // Every field must be a record; the bound is spanned on the field's type so that an error
-    // points at it.
-    let record_bounds = unique(input.fields.iter().map(|f| {
-        let ty = f.ty;
-        quote_spanned!(ty.span()=> #ty: #krate::MappedRecord)
-    }));
+    // Every field must be a record. Field types that name a generic parameter get a bound on
+    // the impl; the others are asserted in a constant spanned on the type, so that an error
+    // points at the field.
+    let record_bounds = unique(
+        input
+            .fields
+            .iter()
+            .filter(|f| mentions(f.ty, &params))
+            .map(|f| {
+                let ty = f.ty;
+                quote_spanned!(ty.span()=> #ty: #krate::MappedRecord)
+            }),
+    );
     let record_where = quote!(where #(#existing,)* #(#record_bounds,)*);
+    let record_asserts = input
+        .fields
+        .iter()
+        .filter(|f| !mentions(f.ty, &params))
+        .map(|f| {
+            let ty = f.ty;
+            quote_spanned!(ty.span()=> #private::assert_record::<#ty>();)
+        });
     // Accessors of fields whose type names a generic parameter need bounds. Known kinds get
     // them from their own impls: a bound on them would hide the impl's associated types.
     let accessor_bounds = input
@@ -56,14 +71,15 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     Some(quote_spanned!(ty.span()=> #elem: #krate::MappedRecord))
                 }
                 (Kind::ByteOrder { .. } | Kind::Byte(_), _) => None,
-                _ => Some(quote_spanned!(ty.span()=> #ty: #private::FieldGet + #private::FieldSet)),
+                _ => Some(quote_spanned!(ty.span()=> #ty: #private::Field)),
             }
         });
     let accessor_bounds = unique(accessor_bounds);
     let accessor_where = quote!(where #(#existing,)* #(#accessor_bounds,)*);
     let plain_where = quote!(where #(#existing,)*);
 
-    // Compile-time layout checks. They also catch type aliases that hide an aligned type.
+    // Compile-time layout checks. They also catch type aliases that hide an aligned type. In a
+    // generic record they live in `SIZE`, evaluated for each instance.
     let self_ty = if generic {
         quote!(Self)
     } else {
@@ -82,28 +98,47 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         let ty = f.ty;
         quote!(#core::mem::size_of::<#ty>())
     });
-    let magic_asserts = input.fields.iter().filter_map(|f| {
-        let magic = f.attrs.magic.as_ref()?;
-        let ty = f.ty;
-        let msg = format!(
-            "the magic of field `{}` differs in length from the field",
-            f.name
-        );
-        Some(quote_spanned! {magic.span()=>
-            #core::assert!(#magic.len() == #core::mem::size_of::<#ty>(), #msg);
-        })
-    });
-    let asserts = quote! {
+    let layout_asserts = quote_spanned! {ident.span()=>
         #core::assert!(#core::mem::align_of::<#self_ty>() == 1, #align_msg);
         #core::assert!(#core::mem::size_of::<#self_ty>() == 0 #(+ #sizes)*, #size_msg);
-        #(#magic_asserts)*
     };
+    let magic_asserts: Vec<_> = input
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let magic = f.attrs.magic.as_ref()?;
+            let ty = f.ty;
+            let msg = format!(
+                "the magic of field `{}` differs in length from the field's `[u8; N]`; make \
+                 their lengths equal",
+                f.name
+            );
+            Some(quote_spanned! {magic.span()=>
+                #core::assert!(#magic.len() == #core::mem::size_of::<#ty>(), #msg);
+            })
+        })
+        .collect();
     let (size, free_asserts) = if generic {
-        (quote!({ #asserts #core::mem::size_of::<Self>() }), quote!())
+        (
+            quote!({ #layout_asserts #(#magic_asserts)* #core::mem::size_of::<Self>() }),
+            quote!(const _: () = { #(#record_asserts)* };),
+        )
     } else {
+        let magic_consts = magic_asserts.iter().map(|a| {
+            let span = a
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            quote_spanned!(span=> const _: () = { #a };)
+        });
         (
             quote!(#core::mem::size_of::<Self>()),
-            quote!(const _: () = { #asserts };),
+            quote! {
+                const _: () = { #(#record_asserts)* };
+                const _: () = { #layout_asserts };
+                #(#magic_consts)*
+            },
         )
     };
 
@@ -158,17 +193,15 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             #free_asserts
 
             #[automatically_derived]
-            impl #impl_generics #private::FieldGet for #ident #ty_generics #plain_where {
+            impl #impl_generics #private::Field for #ident #ty_generics #plain_where {
                 type Out<'__smmap> = &'__smmap Self where Self: '__smmap;
+                type In = Self;
+
                 #[inline]
                 fn get(&self) -> &Self {
                     self
                 }
-            }
 
-            #[automatically_derived]
-            impl #impl_generics #private::FieldSet for #ident #ty_generics #plain_where {
-                type In = Self;
                 #[inline]
                 fn set(&mut self, value: Self) {
                     *self = value;
@@ -261,8 +294,8 @@ fn accessors(f: &Field<'_>, private: &TokenStream, core: &TokenStream) -> TokenS
             format!("Writes field `{name}`."),
         ),
         Kind::Aligned { .. } | Kind::Invalid { .. } | Kind::Other => (
-            quote!(<#ty as #private::FieldGet>::Out<'_>),
-            quote!(<#ty as #private::FieldSet>::In),
+            quote_spanned!(ty.span()=> <#ty as #private::Field>::Out<'_>),
+            quote_spanned!(ty.span()=> <#ty as #private::Field>::In),
             format!(
                 "Reads field `{name}`: the native value of a byte-order type, `u8` or `i8`, or a \
                  reference to an array or a nested record."
@@ -275,13 +308,13 @@ fn accessors(f: &Field<'_>, private: &TokenStream, core: &TokenStream) -> TokenS
         #[inline]
         #[must_use]
         #vis fn #getter(&self) -> #out {
-            #private::FieldGet::get(&self.#m)
+            #private::Field::get(&self.#m)
         }
 
         #[doc = #set_doc]
         #[inline]
         #vis fn #setter(&mut self, value: #input) {
-            #private::FieldSet::set(&mut self.#m, value);
+            #private::Field::set(&mut self.#m, value);
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Checks that can be made on the syntax; the rest is left to assertions in generated code.
 
-use proc_macro2::Span;
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{GenericParam, Type};
 
 use crate::Errors;
@@ -136,11 +134,11 @@ fn type_string(ty: &Type) -> String {
 
 fn check_field_type(field: &Field<'_>, ty: &Type, errors: &mut Errors) {
     let name = field.display();
-    let err = |msg: String| syn::Error::new(ty.span(), msg);
+    let err = |msg: String| syn::Error::new_spanned(ty, msg);
     match kind(ty) {
         Kind::Aligned { replacement, align } => {
             errors.push(err(format!(
-                "field {name} has alignment {align}, but records are read at any file offset; \
+                "field {name} has {align}, but records are read at any file offset; \
                  use `smmap::byteorder::{replacement}<LittleEndian>` (or `BigEndian`)"
             )));
             return;
@@ -200,9 +198,9 @@ fn check_magic(field: &Field<'_>, errors: &mut Errors) {
         return;
     };
     let ty = peel(field.ty);
-    let not_bytes = |span: Span| {
-        syn::Error::new(
-            span,
+    let not_bytes = || {
+        syn::Error::new_spanned(
+            field.ty,
             format!(
                 "`magic` needs a `[u8; N]` field, but {} has type `{}`; declare the field as a byte array",
                 field.display(),
@@ -213,7 +211,7 @@ fn check_magic(field: &Field<'_>, errors: &mut Errors) {
     match ty {
         Type::Array(a) => {
             if !matches!(kind(&a.elem), Kind::Byte("u8")) {
-                errors.push(not_bytes(field.ty.span()));
+                errors.push(not_bytes());
                 return;
             }
             if let syn::Expr::Lit(syn::ExprLit {
@@ -235,7 +233,7 @@ fn check_magic(field: &Field<'_>, errors: &mut Errors) {
         }
         _ => {
             if !matches!(kind(ty), Kind::Other) || !matches!(ty, Type::Path(_)) {
-                errors.push(not_bytes(field.ty.span()));
+                errors.push(not_bytes());
             }
         }
     }

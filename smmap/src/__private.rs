@@ -11,51 +11,45 @@ use zerocopy::byteorder::{
 
 use crate::record::{MappedRecord, RecordCheckError};
 
-/// What a generated getter returns for a field of type `Self`: the native value of byte-order
-/// types, `u8` and `i8`, and a reference to arrays and nested records.
+/// How generated accessors read and write a field of type `Self`: getters return the native
+/// value of byte-order types, `u8` and `i8`, and a reference to arrays and nested records;
+/// setters take the native value, or a whole array or record.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a record field type",
     label = "not a record",
     note = "derive `MappedRecord` for it, or use `u8`, `i8`, arrays or `smmap::byteorder` types"
 )]
-pub trait FieldGet {
+pub trait Field {
     /// The getter's return type.
     type Out<'a>
     where
         Self: 'a;
 
-    /// Reads the field.
-    fn get(&self) -> Self::Out<'_>;
-}
-
-/// What a generated setter takes for a field of type `Self`: the native value of byte-order
-/// types, `u8` and `i8`, and a whole value of arrays and nested records.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a record field type",
-    label = "not a record",
-    note = "derive `MappedRecord` for it, or use `u8`, `i8`, arrays or `smmap::byteorder` types"
-)]
-pub trait FieldSet {
     /// The setter's argument type.
     type In;
+
+    /// Reads the field.
+    fn get(&self) -> Self::Out<'_>;
 
     /// Writes the field.
     fn set(&mut self, value: Self::In);
 }
 
+/// Fails to compile unless `T` is a record; generated code calls it with each field's type,
+/// spanned on it, so that the error points at the field.
+#[inline(always)]
+pub const fn assert_record<T: MappedRecord>() {}
+
 macro_rules! byteorder_fields {
     ($($ty:ident => $native:ty),* $(,)?) => {$(
-        impl<O: ByteOrder> FieldGet for $ty<O> {
+        impl<O: ByteOrder> Field for $ty<O> {
             type Out<'a> = $native where Self: 'a;
+            type In = $native;
 
             #[inline(always)]
             fn get(&self) -> $native {
                 $ty::get(*self)
             }
-        }
-
-        impl<O: ByteOrder> FieldSet for $ty<O> {
-            type In = $native;
 
             #[inline(always)]
             fn set(&mut self, value: $native) {
@@ -73,17 +67,14 @@ byteorder_fields! {
 
 macro_rules! byte_fields {
     ($($ty:ty),*) => {$(
-        impl FieldGet for $ty {
+        impl Field for $ty {
             type Out<'a> = $ty;
+            type In = $ty;
 
             #[inline(always)]
             fn get(&self) -> $ty {
                 *self
             }
-        }
-
-        impl FieldSet for $ty {
-            type In = $ty;
 
             #[inline(always)]
             fn set(&mut self, value: $ty) {
@@ -95,20 +86,17 @@ macro_rules! byte_fields {
 
 byte_fields!(u8, i8);
 
-impl<T: MappedRecord, const N: usize> FieldGet for [T; N] {
+impl<T: MappedRecord, const N: usize> Field for [T; N] {
     type Out<'a>
         = &'a [T; N]
     where
         T: 'a;
+    type In = [T; N];
 
     #[inline(always)]
     fn get(&self) -> &[T; N] {
         self
     }
-}
-
-impl<T: MappedRecord, const N: usize> FieldSet for [T; N] {
-    type In = [T; N];
 
     #[inline(always)]
     fn set(&mut self, value: [T; N]) {
