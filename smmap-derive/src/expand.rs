@@ -118,25 +118,24 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             })
         })
         .collect();
+    let layout_const = respan(quote!(const _: () = { #layout_asserts };), ident.span());
     let (size, free_asserts) = if generic {
         (
             quote!({ #layout_asserts #(#magic_asserts)* #core::mem::size_of::<Self>() }),
             quote!(const _: () = { #(#record_asserts)* };),
         )
     } else {
-        let magic_consts = magic_asserts.iter().map(|a| {
-            let span = a
-                .clone()
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |t| t.span());
-            quote_spanned!(span=> const _: () = { #a };)
-        });
+        let magic_consts = input
+            .fields
+            .iter()
+            .filter_map(|f| f.attrs.magic.as_ref())
+            .zip(&magic_asserts)
+            .map(|(magic, a)| respan(quote!(const _: () = { #a };), magic.span()));
         (
             quote!(#core::mem::size_of::<Self>()),
             quote! {
                 const _: () = { #(#record_asserts)* };
-                const _: () = { #layout_asserts };
+                #layout_const
                 #(#magic_consts)*
             },
         )
@@ -221,6 +220,23 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             }
         };
     }
+}
+
+/// `tokens` with every span set to `span`, so that a failed assertion points at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 /// The predicates without repetitions (a type used by several fields is bounded once).

@@ -1,0 +1,9 @@
+use smmap::MappedRecord;
+
+#[derive(MappedRecord)]
+#[repr(C)]
+struct Flags {
+    deleted: bool,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use smmap::MappedRecord;
+
+#[derive(MappedRecord)]
+#[repr(C)]
+union Either {
+    a: u8,
+    b: i8,
+}
+
+fn main() {}

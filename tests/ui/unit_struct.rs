@@ -1,0 +1,7 @@
+use smmap::MappedRecord;
+
+#[derive(MappedRecord)]
+#[repr(C)]
+struct Marker;
+
+fn main() {}

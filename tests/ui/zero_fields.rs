@@ -1,0 +1,11 @@
+use smmap::MappedRecord;
+
+#[derive(MappedRecord)]
+#[repr(C)]
+struct Empty {}
+
+#[derive(MappedRecord)]
+#[repr(C)]
+struct EmptyTuple();
+
+fn main() {}
