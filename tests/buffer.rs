@@ -375,7 +375,7 @@ fn needles(seed: u64) -> Vec<Vec<u8>> {
 fn find_and_rfind_match_a_naive_search() {
     let dir = tempfile::tempdir().unwrap();
     let ns = needles(7);
-    let (path, data) = write(dir.path(), "search", search_data(200_000, 8, &ns));
+    let (path, data) = write(dir.path(), "search", search_data(120_000, 8, &ns));
     let tiny = tiny_manager();
     let st = StaticWindowMapManager::new();
     let mut r = rng(9);
@@ -398,7 +398,7 @@ fn find_and_rfind_match_a_naive_search() {
             queries.push(d[at..at + len].to_vec());
         }
         for q in &queries {
-            for _ in 0..6 {
+            for _ in 0..5 {
                 let s = if r.gen_ratio(1, 3) {
                     0
                 } else {
