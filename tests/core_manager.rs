@@ -56,7 +56,7 @@ fn defaults_follow_python_smmap_and_git() {
     // SAFETY: a valid rlimit for getrlimit to fill.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
     if lim.rlim_cur != libc::RLIM_INFINITY {
-        assert_eq!(m.max_open_files() as u64, (lim.rlim_cur as u64 - 25).max(1));
+        assert_eq!(m.max_open_files() as u64, (lim.rlim_cur - 25).max(1));
     }
     let s = StaticWindowMapManager::new();
     assert_eq!(s.window_size(), 0);

@@ -1,57 +1,122 @@
-//! Least-recently-used ordering: a set of keys ordered by the time they were last stamped.
+//! Least-recently-used ordering: a set of keys ordered by the time they were last inserted.
 //!
-//! Each insertion takes a fresh, strictly increasing stamp; removal and popping the oldest are
-//! O(log n). The manager keeps its unpinned regions and its idle descriptors in one each.
+//! An intrusive doubly linked list over a slab: insertion (as the most recent), removal by
+//! handle and finding the oldest are O(1) and allocate nothing once the slab has grown. The
+//! manager keeps its unpinned regions and its idle descriptors in one each.
 
-use std::collections::BTreeMap;
+const NIL: u32 = u32::MAX;
 
-/// Keys ordered by the stamp they were inserted with.
+#[derive(Debug, Clone, Copy)]
+struct Node<K> {
+    key: Option<K>,
+    prev: u32,
+    next: u32,
+}
+
+/// Keys from least to most recently inserted.
 #[derive(Debug)]
 pub(crate) struct Lru<K> {
-    by_stamp: BTreeMap<u64, K>,
-    next: u64,
+    nodes: Vec<Node<K>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    len: usize,
 }
 
 impl<K: Copy> Lru<K> {
     pub(crate) fn new() -> Self {
         Lru {
-            by_stamp: BTreeMap::new(),
-            next: 0,
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
         }
     }
 
-    /// Inserts `key` as the most recently used; returns its stamp, needed to remove it.
+    /// Inserts `key` as the most recently used; returns a handle to remove it with.
     pub(crate) fn insert(&mut self, key: K) -> u64 {
-        let stamp = self.next;
-        self.next += 1;
-        self.by_stamp.insert(stamp, key);
-        stamp
+        let node = Node {
+            key: Some(key),
+            prev: self.tail,
+            next: NIL,
+        };
+        let at = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                let i = u32::try_from(self.nodes.len()).expect("fewer than 2^32 live entries");
+                self.nodes.push(node);
+                i
+            }
+        };
+        if self.tail == NIL {
+            self.head = at;
+        } else {
+            self.nodes[self.tail as usize].next = at;
+        }
+        self.tail = at;
+        self.len += 1;
+        u64::from(at)
     }
 
-    /// Removes the entry with this stamp.
-    pub(crate) fn remove(&mut self, stamp: u64) -> Option<K> {
-        self.by_stamp.remove(&stamp)
+    /// Removes the entry with this handle.
+    pub(crate) fn remove(&mut self, handle: u64) -> Option<K> {
+        let at = u32::try_from(handle).ok()?;
+        let node = *self.nodes.get(at as usize)?;
+        let key = node.key?;
+        if node.prev == NIL {
+            self.head = node.next;
+        } else {
+            self.nodes[node.prev as usize].next = node.next;
+        }
+        if node.next == NIL {
+            self.tail = node.prev;
+        } else {
+            self.nodes[node.next as usize].prev = node.prev;
+        }
+        self.nodes[at as usize].key = None;
+        self.free.push(at);
+        self.len -= 1;
+        Some(key)
     }
 
     /// Removes and returns the least recently used key.
     #[cfg(test)]
     pub(crate) fn pop_oldest(&mut self) -> Option<K> {
-        self.by_stamp.pop_first().map(|(_, k)| k)
+        let (h, _) = self.oldest()?;
+        self.remove(h)
     }
 
-    /// The least recently used key and its stamp, without removing it.
+    /// The least recently used key and its handle, without removing it.
     pub(crate) fn oldest(&self) -> Option<(u64, K)> {
-        self.by_stamp.first_key_value().map(|(s, k)| (*s, *k))
+        (self.head != NIL).then(|| {
+            let key = self.nodes[self.head as usize]
+                .key
+                .expect("linked nodes hold keys");
+            (u64::from(self.head), key)
+        })
     }
 
-    /// The keys from least to most recently used.
+    /// The keys from least to most recently used, with their handles.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, K)> + '_ {
-        self.by_stamp.iter().map(|(s, k)| (*s, *k))
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            if at == NIL {
+                return None;
+            }
+            let node = &self.nodes[at as usize];
+            let item = (u64::from(at), node.key.expect("linked nodes hold keys"));
+            at = node.next;
+            Some(item)
+        })
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.by_stamp.len()
+        self.len
     }
 }
 

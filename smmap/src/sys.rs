@@ -33,6 +33,7 @@ pub(crate) fn nofile_soft_limit() -> Option<u64> {
     if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
         None
     } else {
+        #[allow(clippy::unnecessary_cast)] // `rlim_t` is 32 bits wide on some targets
         Some(lim.rlim_cur as u64)
     }
 }
@@ -89,6 +90,9 @@ impl Mapping {
     /// mappings of one file alias each other), may be alive at the same time.
     #[inline(always)]
     #[allow(dead_code)]
+    // A `&mut` from `&self` is the point: exclusivity is enforced by the manager's claims, not
+    // by the borrow of this mapping, which many cursors share.
+    #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
         // SAFETY: the mapping is `len()` bytes, writable (caller's precondition) and lives as
         // long as `self`; exclusivity is the caller's precondition.
