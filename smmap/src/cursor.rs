@@ -220,6 +220,17 @@ impl WindowCursor {
             .and_then(|r| self.man.region_info(r.id))
     }
 
+    /// The region the cursor holds, if any.
+    #[inline]
+    pub(crate) fn current_region(&self) -> Option<&Arc<Region>> {
+        self.region.as_ref()
+    }
+
+    /// The manager's shared state.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.man
+    }
+
     pub(crate) fn location(&self) -> Location {
         Location(self.path.as_deref().map(Path::to_path_buf))
     }
