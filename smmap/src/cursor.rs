@@ -51,6 +51,8 @@ pub struct WindowCursor {
     file_size: u64,
     /// Requests answered from the current region, not yet reported to the manager.
     hits: u64,
+    /// The current region is held exclusively, for writing.
+    excl: bool,
 }
 
 impl WindowCursor {
@@ -64,6 +66,7 @@ impl WindowCursor {
             size: 0,
             file_size: size,
             hits: 0,
+            excl: false,
         }
     }
 
@@ -109,6 +112,7 @@ impl WindowCursor {
     #[cold]
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+        self.excl = false;
         let release = self.region.take().map(|r| r.id);
         let hits = std::mem::take(&mut self.hits);
         match self
@@ -160,6 +164,7 @@ impl WindowCursor {
     /// Releases the cursor's region (it stays mapped, cached, until the manager needs room).
     /// Calling it again does nothing.
     pub fn unuse_region(&mut self) {
+        self.excl = false;
         if let Some(r) = self.region.take() {
             self.man.unpin(r.id, std::mem::take(&mut self.hits));
         }
@@ -218,6 +223,145 @@ impl WindowCursor {
         self.region
             .as_ref()
             .and_then(|r| self.man.region_info(r.id))
+    }
+
+    /// Like [`use_region`](Self::use_region), for writing: makes the cursor expose
+    /// `[offset, offset + size)` and returns those bytes mutably.
+    ///
+    /// The cursor then holds its region *exclusively*: until it moves to another region (or
+    /// [`unuse_region`](Self::unuse_region) is called, or it is dropped), no other cursor or
+    /// guard of the same manager may use bytes of that region, and this call is refused while
+    /// any of them does. This is what keeps a `&mut [u8]` from aliasing other views of the same
+    /// bytes (two regions of one file map the same pages). Writes through
+    /// [`MapMode::ReadWrite`](crate::MapMode) reach the file (durably after a flush);
+    /// through [`MapMode::CopyOnWrite`](crate::MapMode) they stay in this process.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] if the manager maps files read-only.
+    /// - [`Error::Busy`] if other cursors or guards use bytes of the region, or another cursor
+    ///   writes to them.
+    /// - The errors of [`use_region`](Self::use_region).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"hello, mapped world")?;
+    /// let man = smmap::SlidingWindowMapManager::builder()
+    ///     .mode(smmap::MapMode::ReadWrite)
+    ///     .build()?;
+    /// let mut c = man.make_cursor(&path)?;
+    /// c.use_region_mut(7, 6)?.copy_from_slice(b"MAPPED");
+    /// let mut reader = man.make_cursor(&path)?;
+    /// assert!(reader.use_region(0, 5).is_err()); // the writer holds these bytes
+    /// c.flush_range(7, 6)?;
+    /// drop(c);
+    /// assert_eq!(reader.use_region(0, 0)?, b"hello, MAPPED world");
+    /// assert_eq!(std::fs::read(&path)?, b"hello, MAPPED world");
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn use_region_mut(&mut self, offset: u64, size: usize) -> Result<&mut [u8]> {
+        if !self.excl {
+            self.claim_for_write(offset, size)?;
+        }
+        // Position the cursor (a hit when the exclusive region covers the request).
+        let len = self.use_region(offset, size)?.len();
+        if !self.excl {
+            // The request needed another region: claim that one.
+            self.claim_for_write(offset, size)?;
+        }
+        let r = self.region.as_ref().expect("positioned above");
+        let rel = (self.ofs - r.begin) as usize;
+        // SAFETY: the mapping is writable (the manager's mode is not ReadOnly, checked in
+        // `claim_for_write`), and this cursor holds an exclusive claim on the whole region
+        // (`self.excl`): the manager refuses every other pin of a region overlapping it while
+        // the claim lasts, and the claim lasts until the cursor leaves the region, which needs
+        // `&mut self` and so ends the returned borrow first. The cursor's own shared views
+        // (`buffer`, `use_region`) also borrow `self`, so none is alive alongside this one.
+        let bytes = unsafe { r.map.bytes_mut() };
+        Ok(&mut bytes[rel..rel + len])
+    }
+
+    /// Places the cursor on a region covering the request and claims it for writing.
+    #[cold]
+    fn claim_for_write(&mut self, offset: u64, size: usize) -> Result<()> {
+        if self.man.cfg.mode == crate::MapMode::ReadOnly {
+            return Err(Error::ReadOnly {
+                path: self.location(),
+                offset,
+            });
+        }
+        self.use_region(offset, size)?;
+        let id = self.region.as_ref().expect("positioned").id;
+        if let Err(e) = self.man.claim_exclusive(self.file, id) {
+            self.unuse_region();
+            return Err(e);
+        }
+        self.excl = true;
+        Ok(())
+    }
+
+    /// The record of type `T` at `offset`, for writing (see
+    /// [`use_region_mut`](Self::use_region_mut)). The record is not checked: it may be being
+    /// written for the first time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfBounds`] if the record does not lie entirely inside the file, and the
+    /// errors of [`use_region_mut`](Self::use_region_mut).
+    pub fn record_mut<T: MappedRecord>(&mut self, offset: u64) -> Result<&mut T> {
+        if T::SIZE == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "zero-sized record {}",
+                std::any::type_name::<T>()
+            )));
+        }
+        if self.use_region_mut(offset, T::SIZE)?.len() != T::SIZE {
+            return Err(self.short_record(offset, T::SIZE as u64));
+        }
+        let bytes = self.use_region_mut(offset, T::SIZE)?;
+        Ok(record::cast_mut(bytes).expect("length checked"))
+    }
+
+    /// Writes the changes made to `[offset, offset + len)` of this file back to it and waits
+    /// for the write (`msync(MS_SYNC)`, and `fdatasync` if regions written since the last flush
+    /// were unmapped). Does nothing unless the manager maps files with
+    /// [`MapMode::ReadWrite`](crate::MapMode).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the system reports a failure to write.
+    pub fn flush_range(&self, offset: u64, len: u64) -> Result<()> {
+        self.man.flush(Some(self.file), offset, len)
+    }
+
+    /// Writes every change made to this file back to it and waits for the write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the system reports a failure to write.
+    pub fn flush(&self) -> Result<()> {
+        self.man.flush(Some(self.file), 0, u64::MAX)
+    }
+
+    /// Grows or truncates the file to `new_len` bytes (`ftruncate`). New bytes read as zeros.
+    /// The cursor releases its region first; cached regions past the new end are unmapped.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] unless the manager maps files with
+    ///   [`MapMode::ReadWrite`](crate::MapMode).
+    /// - [`Error::Busy`] if other cursors or guards use regions past the new end.
+    /// - [`Error::Io`] if the file cannot be opened or resized.
+    pub fn resize(&mut self, new_len: u64) -> Result<()> {
+        self.unuse_region();
+        self.man.resize(self.file, new_len)?;
+        self.file_size = new_len;
+        Ok(())
     }
 
     /// The region the cursor holds, if any.
@@ -359,6 +503,7 @@ impl Clone for WindowCursor {
             ofs: self.ofs,
             file_size: self.file_size,
             hits: 0,
+            excl: false,
         }
     }
 }

@@ -163,6 +163,11 @@ struct RegionSlot {
     pins: usize,
     /// A cursor holds this region for writing: no other pin of overlapping bytes may exist.
     exclusive: bool,
+    /// Ever held for writing.
+    written: bool,
+    /// Written through a private (copy-on-write) mapping: unmapping it would lose the changes,
+    /// so it is kept out of the LRU set until its file has no users.
+    private_dirty: bool,
     lru: Option<u64>,
 }
 
@@ -170,6 +175,9 @@ struct FileEntry {
     ident: (u64, u64),
     /// Regions of this file held exclusively by a writer.
     exclusive: usize,
+    /// A written shared region was unmapped since the last flush: its pages are flushed
+    /// through the descriptor.
+    unflushed: bool,
     path: Option<Arc<Path>>,
     fd: Option<File>,
     fd_lru: Option<u64>,
@@ -333,6 +341,7 @@ impl Shared {
                     FileEntry {
                         ident,
                         exclusive: 0,
+                        unflushed: false,
                         path: Some(Arc::from(abs.as_path())),
                         fd: None,
                         fd_lru: None,
@@ -392,6 +401,7 @@ impl Shared {
                     FileEntry {
                         ident,
                         exclusive: 0,
+                        unflushed: false,
                         path: None,
                         fd: Some(file),
                         fd_lru: None,
@@ -499,7 +509,8 @@ impl Shared {
             let need = size.max(1).min(known - offset);
             if let Some(id) = e.find_covering(offset, need) {
                 if e.exclusive > 0 {
-                    st.check_not_exclusive(file, offset, offset + need)?;
+                    let r = &st.regions[&id].region;
+                    st.check_not_exclusive(file, r.begin, r.end())?;
                 }
                 st.pin(id);
                 st.stats.hits += 1;
@@ -524,8 +535,22 @@ impl Shared {
                 .expect("ensured")
                 .metadata()
                 .map_err(|err| io_err("fstat", e.location(), Some(offset), err))?;
-        let file_size = meta.len();
+        let mut file_size = meta.len();
         st.note_size(file, file_size)?;
+        if cfg.mode == MapMode::CopyOnWrite {
+            // Private changes fix the file's size as this process sees it: a new mapping of
+            // bytes past them would hide them.
+            let e = &st.files[&file];
+            if let Some(frozen) = e
+                .regions
+                .keys()
+                .filter(|(_, id)| st.regions[id].private_dirty)
+                .map(|(_, id)| st.regions[id].region.end())
+                .max()
+            {
+                file_size = file_size.min(frozen);
+            }
+        }
         let loc = st.files[&file].location();
         if offset >= file_size {
             st.close_fd_if_unneeded(file);
@@ -539,19 +564,20 @@ impl Shared {
         let need = size.max(1).min(file_size - offset);
         // The file may have grown: a live region may cover the request now.
         if let Some(id) = st.files[&file].find_covering(offset, need) {
-            st.check_not_exclusive(file, offset, offset + need)?;
+            let r = &st.regions[&id].region;
+            st.check_not_exclusive(file, r.begin, r.end())?;
             st.pin(id);
             st.stats.hits += 1;
             let region = st.regions[&id].region.clone();
             return Ok(Obtained { region, file_size });
         }
-        st.check_not_exclusive(file, offset, offset + need)?;
         let (begin, len) = match cfg.placement {
             Placement::Sliding => {
                 window::sliding_region(offset, need, cfg.window_size as u64, file_size, self.gran)
             }
             Placement::Static => (0, file_size),
         };
+        st.check_not_exclusive(file, begin, begin + len)?;
         let Ok(len_usize) = usize::try_from(len) else {
             return Err(io_err(
                 "mmap",
@@ -602,6 +628,119 @@ impl Shared {
         st.note_size(file, meta.len())?;
         st.close_fd_if_unneeded(file);
         Ok(meta.len())
+    }
+
+    // ---- writing ------------------------------------------------------------------------
+
+    /// Makes the caller's pin of `region` exclusive, for writing: refused while anyone else
+    /// pins this region or another region of the file that overlaps it.
+    pub(crate) fn claim_exclusive(&self, file: FileId, region: RegionId) -> Result<()> {
+        let mut st = self.lock();
+        let slot = &st.regions[&region];
+        if slot.exclusive {
+            return Ok(());
+        }
+        let (begin, end) = (slot.region.begin, slot.region.end());
+        let e = &st.files[&file];
+        let others = slot.pins > 1
+            || e.overlapping(begin, end)
+                .any(|id| id != region && st.regions[&id].pins > 0);
+        if others {
+            return Err(Error::Busy {
+                path: e.location(),
+                offset: begin,
+                end,
+                by: "other cursors or guards reading them",
+            });
+        }
+        let mode = self.cfg.mode;
+        let slot = st.regions.get_mut(&region).expect("pinned");
+        slot.exclusive = true;
+        match mode {
+            MapMode::ReadWrite => slot.written = true,
+            MapMode::CopyOnWrite => slot.private_dirty = true,
+            MapMode::ReadOnly => unreachable!("writes are refused before a claim"),
+        }
+        st.files.get_mut(&file).expect("live entry").exclusive += 1;
+        Ok(())
+    }
+
+    /// Writes the changes made to `[offset, offset + len)` of `file` (every file if `None`)
+    /// back to disk and waits for them: `msync(MS_SYNC)` of the live regions, and `fdatasync`
+    /// for files whose written regions were unmapped since.
+    pub(crate) fn flush(&self, file: Option<FileId>, offset: u64, len: u64) -> Result<()> {
+        if self.cfg.mode != MapMode::ReadWrite {
+            return Ok(());
+        }
+        let mut st = self.lock();
+        let files: Vec<FileId> = match file {
+            Some(f) => vec![f],
+            None => st.files.keys().copied().collect(),
+        };
+        let end = offset.saturating_add(len);
+        for f in files {
+            let e = &st.files[&f];
+            for id in e.overlapping(offset, end).collect::<Vec<_>>() {
+                let slot = &st.regions[&id];
+                if !slot.written {
+                    continue;
+                }
+                let r = &slot.region;
+                let from = offset.max(r.begin) - r.begin;
+                let to = end.min(r.end()) - r.begin;
+                r.map
+                    .flush_range(from as usize, (to - from) as usize)
+                    .map_err(|err| io_err("msync", e.location(), Some(r.begin + from), err))?;
+            }
+            if e.unflushed {
+                st.ensure_fd(&self.cfg, f)?;
+                let e = &st.files[&f];
+                e.fd.as_ref()
+                    .expect("ensured")
+                    .sync_data()
+                    .map_err(|err| io_err("fdatasync", e.location(), None, err))?;
+                st.files.get_mut(&f).expect("live entry").unflushed = false;
+                st.close_fd_if_unneeded(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows or truncates a file to `new_len` bytes.
+    pub(crate) fn resize(&self, file: FileId, new_len: u64) -> Result<()> {
+        let mut st = self.lock();
+        let loc = st.files[&file].location();
+        if self.cfg.mode != MapMode::ReadWrite {
+            return Err(Error::ReadOnly {
+                path: loc,
+                offset: new_len,
+            });
+        }
+        // Live regions past the new end would raise SIGBUS when touched.
+        let e = &st.files[&file];
+        let pinned_past = e
+            .overlapping(new_len, u64::MAX)
+            .filter(|id| st.regions[id].pins > 0)
+            .map(|id| st.regions[&id].region.end())
+            .max();
+        if let Some(end) = pinned_past {
+            return Err(Error::Busy {
+                path: loc,
+                offset: new_len,
+                end,
+                by: "live regions past the new end",
+            });
+        }
+        st.ensure_fd(&self.cfg, file)?;
+        let e = &st.files[&file];
+        e.fd.as_ref()
+            .expect("ensured")
+            .set_len(new_len)
+            .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))?;
+        st.note_size(file, new_len)?;
+        // A region that covered the whole file does not any more, and the reverse.
+        st.close_fd_if_unneeded(file);
+        Ok(())
     }
 
     // ---- queries ------------------------------------------------------------------------
@@ -666,8 +805,15 @@ impl State {
         debug_assert!(slot.pins > 0);
         slot.pins -= 1;
         if slot.pins == 0 {
-            slot.exclusive = false;
-            slot.lru = Some(self.lru.insert(id));
+            if slot.exclusive {
+                slot.exclusive = false;
+                let file = slot.file;
+                self.files.get_mut(&file).expect("live entry").exclusive -= 1;
+            }
+            let slot = self.regions.get_mut(&id).expect("live region");
+            if !slot.private_dirty {
+                slot.lru = Some(self.lru.insert(id));
+            }
         }
     }
 
@@ -734,6 +880,8 @@ impl State {
                 file,
                 pins: 1,
                 exclusive: false,
+                written: false,
+                private_dirty: false,
                 lru: None,
             },
         );
@@ -752,6 +900,9 @@ impl State {
         }
         let e = self.files.get_mut(&slot.file).expect("live entry");
         e.regions.remove(&(slot.region.begin, id));
+        if slot.written {
+            e.unflushed = true;
+        }
         if e.regions.is_empty() {
             e.max_len = 0;
         }
@@ -847,6 +998,26 @@ impl State {
     /// Forgets a file that has neither users nor regions.
     fn maybe_drop_file(&mut self, file: FileId) {
         let e = &self.files[&file];
+        if e.users == 0 {
+            // Private changes live as long as the file has users; then they are dropped.
+            let kept: Vec<RegionId> = e
+                .regions
+                .keys()
+                .map(|(_, id)| *id)
+                .filter(|id| self.regions[id].private_dirty && self.regions[id].pins == 0)
+                .collect();
+            for id in &kept {
+                self.regions.get_mut(id).expect("live region").private_dirty = false;
+            }
+            for id in kept {
+                if self.regions.contains_key(&id) {
+                    self.evict(id, None, false);
+                }
+            }
+        }
+        let Some(e) = self.files.get(&file) else {
+            return;
+        };
         if e.users > 0 || !e.regions.is_empty() {
             return;
         }
@@ -1181,6 +1352,18 @@ macro_rules! manager_methods {
             /// A snapshot of the counters.
             pub fn stats(&self) -> Stats {
                 self.shared.stats()
+            }
+
+            /// Writes every change made through this manager back to the files and waits for
+            /// the writes (`msync(MS_SYNC)` of written regions, `fdatasync` for files whose
+            /// written regions were unmapped since). Does nothing unless files are mapped with
+            /// [`MapMode::ReadWrite`].
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Io`] if the system reports a failure to write.
+            pub fn flush(&self) -> Result<()> {
+                self.shared.flush(None, 0, u64::MAX)
             }
         }
 
