@@ -263,6 +263,25 @@ impl WindowCursor {
     /// assert_eq!(std::fs::read(&path)?, b"hello, MAPPED world");
     /// # Ok(()) }
     /// ```
+    ///
+    /// A mutable view borrows the cursor, so the cursor's own shared views cannot coexist with
+    /// it:
+    ///
+    /// ```compile_fail
+    /// # fn f(c: &mut smmap::WindowCursor) -> smmap::Result<()> {
+    /// let w = c.use_region_mut(0, 4)?;
+    /// let r = c.buffer(); // error: `*c` is already borrowed mutably
+    /// w[0] = r[0];
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # fn f(c: &mut smmap::WindowCursor) -> smmap::Result<()> {
+    /// let r = c.use_region(0, 4)?;
+    /// let w = c.use_region_mut(0, 4)?; // error: `*c` is already borrowed
+    /// w[0] = r[0];
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn use_region_mut(&mut self, offset: u64, size: usize) -> Result<&mut [u8]> {
         if !self.excl {

@@ -1,0 +1,296 @@
+//! Writes through cursors: ReadWrite, CopyOnWrite, aliasing refused, flush, resize, and a
+//! process killed right after a flush.
+
+mod common;
+
+use common::{offset_in, random_bytes, random_file, rng};
+use rand::Rng;
+use smmap::{Error, MapMode, SlidingWindowMapManager, StaticWindowMapManager};
+
+fn rw(window: usize) -> SlidingWindowMapManager {
+    SlidingWindowMapManager::builder()
+        .window_size(window)
+        .max_memory_size(4 * window)
+        .mode(MapMode::ReadWrite)
+        .build()
+        .unwrap()
+}
+
+fn small_window() -> usize {
+    2 * smmap::allocation_granularity()
+}
+
+#[test]
+fn read_only_manager_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "f", 10_000, 70);
+    let man = SlidingWindowMapManager::new();
+    let mut c = man.make_cursor(&path).unwrap();
+    let e = c.use_region_mut(5, 5).unwrap_err();
+    assert!(matches!(e, Error::ReadOnly { offset: 5, .. }), "{e:?}");
+    assert!(e.to_string().contains("read-only"), "{e}");
+    assert!(c.record_mut::<[u8; 4]>(0).is_err());
+    assert!(c.resize(5).is_err());
+    man.flush().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
+#[test]
+fn random_writes_reach_the_file_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, mut model) = random_file(dir.path(), "f", 20 * w + 123, 71);
+    let man = rw(w);
+    let mut cursors: Vec<_> = (0..3).map(|_| man.make_cursor(&path).unwrap()).collect();
+    let mut r = rng(71);
+    for i in 0..3000 {
+        let c = &mut cursors[i % 3];
+        let o = offset_in(&mut r, model.len() as u64);
+        let n = r.gen_range(1..=w / 2);
+        let patch = random_bytes(n, i as u64);
+        match c.use_region_mut(o, n) {
+            Ok(bytes) => {
+                let len = bytes.len();
+                assert_eq!(len, n.min(model.len() - o as usize));
+                bytes.copy_from_slice(&patch[..len]);
+                model[o as usize..o as usize + len].copy_from_slice(&patch[..len]);
+            }
+            // Another cursor holds overlapping bytes: refused, never aliased.
+            Err(Error::Busy { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        // Reads through the same cursor see the write.
+        let o2 = offset_in(&mut r, model.len() as u64);
+        if let Ok(got) = c.use_region(o2, 16) {
+            let end = (o2 as usize + 16).min(model.len());
+            assert_eq!(got, &model[o2 as usize..end]);
+        }
+    }
+    assert!(
+        man.stats().evictions > 0,
+        "regions written and evicted: {:?}",
+        man.stats()
+    );
+    man.flush().unwrap();
+    drop(cursors);
+    drop(man);
+    assert_eq!(std::fs::read(&path).unwrap(), model);
+}
+
+#[test]
+fn mutable_views_never_alias_other_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, _) = random_file(dir.path(), "f", 8 * w, 72);
+    let man = rw(w);
+    let mut reader = man.make_cursor(&path).unwrap();
+    let mut writer = man.make_cursor(&path).unwrap();
+    // A reader in window [0, w): a writer in the same window, or in the overlapping window
+    // [w/2, 3w/2), is refused.
+    reader.use_region(10, 10).unwrap();
+    assert!(matches!(
+        writer.use_region_mut(20, 4),
+        Err(Error::Busy { .. })
+    ));
+    assert!(matches!(
+        writer.use_region_mut((w / 2 + 10) as u64, w / 2),
+        Err(Error::Busy { .. })
+    ));
+    assert!(!writer.is_valid());
+    // Far away: fine.
+    writer.use_region_mut((5 * w) as u64, 8).unwrap().fill(0xAB);
+    // While the writer holds its region, readers of overlapping bytes are refused, and a
+    // clone of the writer gets no region.
+    let mut r2 = man.make_cursor(&path).unwrap();
+    assert!(matches!(
+        r2.use_region((5 * w + 1) as u64, 4),
+        Err(Error::Busy { .. })
+    ));
+    assert!(matches!(
+        r2.use_region((5 * w - w / 2 + 1) as u64, 4),
+        Err(Error::Busy { .. })
+    ));
+    let clone = writer.clone();
+    assert!(!clone.is_valid());
+    drop(clone);
+    // The reader moves away: the writer may now take window 0.
+    reader.unuse_region();
+    writer
+        .use_region_mut(20, 4)
+        .unwrap()
+        .copy_from_slice(b"abcd");
+    // ... which released the writer's previous region.
+    assert_eq!(r2.use_region((5 * w) as u64, 8).unwrap(), &[0xAB; 8]);
+    drop(writer);
+    assert_eq!(reader.use_region(20, 4).unwrap(), b"abcd");
+}
+
+#[test]
+fn records_are_written_in_place() {
+    use smmap::MappedRecord;
+    use smmap::byteorder::{BigEndian, LittleEndian, U16, U32};
+
+    #[derive(MappedRecord)]
+    #[repr(C)]
+    struct Rec {
+        a: U32<BigEndian>,
+        b: U16<LittleEndian>,
+        c: u8,
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, mut model) = random_file(dir.path(), "f", 4 * w, 73);
+    let man = rw(w);
+    let mut c = man.make_cursor(&path).unwrap();
+    // Straddling the boundary of the first window's half.
+    let at = (w / 2 - 3) as u64;
+    let rec = c.record_mut::<Rec>(at).unwrap();
+    rec.set_a(0x0102_0304);
+    rec.set_b(0x0506);
+    rec.set_c(7);
+    model[at as usize..at as usize + 7].copy_from_slice(&[1, 2, 3, 4, 6, 5, 7]);
+    let past = (4 * w - 3) as u64;
+    assert!(matches!(
+        c.record_mut::<Rec>(past),
+        Err(Error::OutOfBounds { .. })
+    ));
+    c.flush().unwrap();
+    drop(c);
+    assert_eq!(std::fs::read(&path).unwrap(), model);
+}
+
+#[test]
+fn copy_on_write_never_changes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "f", 100_000, 74);
+    let (other, odata) = random_file(dir.path(), "other", 100_000, 75);
+    // A budget smaller than the two files: the other file's mapping must evict, but the
+    // private changes must survive while their file has users.
+    let man = StaticWindowMapManager::builder()
+        .max_memory_size(150_000)
+        .mode(MapMode::CopyOnWrite)
+        .build()
+        .unwrap();
+    let mut c = man.make_cursor(&path).unwrap();
+    c.use_region_mut(1000, 5).unwrap().copy_from_slice(b"12345");
+    c.unuse_region();
+    for i in 0..20u64 {
+        let mut o = man.make_cursor(&other).unwrap();
+        assert_eq!(
+            o.use_region(i * 10, 10).unwrap(),
+            &odata[i as usize * 10..i as usize * 10 + 10]
+        );
+        drop(o);
+        man.collect();
+    }
+    let mut c2 = man.make_cursor(&path).unwrap();
+    assert_eq!(
+        c2.use_region(1000, 5).unwrap(),
+        b"12345",
+        "private changes kept"
+    );
+    man.flush().unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        data,
+        "the file never changes"
+    );
+    // Once the file has no users, its private changes are gone.
+    drop(c);
+    drop(c2);
+    let mut c3 = man.make_cursor(&path).unwrap();
+    assert_eq!(c3.use_region(1000, 5).unwrap(), &data[1000..1005]);
+    assert!(c3.resize(10).is_err(), "resizing needs ReadWrite");
+}
+
+#[test]
+fn resize_grows_and_truncates() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, data) = random_file(dir.path(), "f", 6 * w, 76);
+    let man = rw(w);
+    let mut c = man.make_cursor(&path).unwrap();
+    let mut other = man.make_cursor(&path).unwrap();
+    c.resize((10 * w) as u64).unwrap();
+    assert_eq!(c.file_size(), (10 * w) as u64);
+    assert_eq!(c.use_region((9 * w) as u64, 4).unwrap(), &[0, 0, 0, 0]);
+    c.use_region_mut((9 * w) as u64, 4)
+        .unwrap()
+        .copy_from_slice(b"tail");
+    // Another cursor holds bytes past the new end: refused.
+    other.use_region((8 * w) as u64, 1).unwrap();
+    assert!(matches!(c.resize((2 * w) as u64), Err(Error::Busy { .. })));
+    other.unuse_region();
+    // Cached regions past the new end are dropped; the rest reads as before.
+    c.resize((2 * w + 5) as u64).unwrap();
+    assert_eq!(c.use_region(0, 0).unwrap().len(), w);
+    assert!(matches!(
+        c.use_region((3 * w) as u64, 1),
+        Err(Error::OutOfBounds { .. })
+    ));
+    assert_eq!(
+        other.use_region(w as u64, w + 5).unwrap(),
+        &data[w..2 * w + 5]
+    );
+    man.flush().unwrap();
+    drop((c, other));
+    assert_eq!(std::fs::read(&path).unwrap(), &data[..2 * w + 5]);
+}
+
+/// A child process writes, flushes, says so, and is killed with SIGKILL: nothing is lost.
+#[test]
+fn sigkill_after_flush_loses_nothing() {
+    const CHILD: &str = "SMMAP_SIGKILL_CHILD";
+    if let Ok(path) = std::env::var(CHILD) {
+        let man = rw(small_window());
+        let mut c = man.make_cursor(&path).unwrap();
+        let len = c.file_size();
+        let mut r = rng(77);
+        for i in 0..500u64 {
+            let o = offset_in(&mut r, len - 8);
+            c.use_region_mut(o, 8)
+                .unwrap()
+                .copy_from_slice(&i.to_le_bytes());
+        }
+        man.flush().unwrap();
+        println!("\nSMMAP-FLUSHED");
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, mut model) = random_file(dir.path(), "f", 16 * w, 78);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_after_flush_loses_nothing",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(n > 0, "the child ended before flushing");
+        if line.contains("SMMAP-FLUSHED") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let mut r = rng(77);
+    for i in 0..500u64 {
+        let o = offset_in(&mut r, model.len() as u64 - 8) as usize;
+        model[o..o + 8].copy_from_slice(&i.to_le_bytes());
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), model);
+}
