@@ -701,3 +701,29 @@ fn a_file_that_shrinks_gives_errors_not_garbage() {
     // The bytes still in the file are still read.
     assert_eq!(buf.get(9_999), Some(data[9_999]));
 }
+
+#[test]
+fn read_line_rejects_invalid_utf8_like_std() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"ok\nbad \xff\xfe line\nafter\n".to_vec();
+    let (path, data) = write(dir.path(), "utf8", data);
+    let man = SlidingWindowMapManager::new();
+    let mut buf = SlidingWindowMapBuffer::new(man.make_cursor(&path).unwrap()).unwrap();
+    let mut model = io::Cursor::new(&data[..]);
+    let (mut a, mut b) = (String::from("x"), String::from("x"));
+    for _ in 0..4 {
+        let ra = buf.read_line(&mut a);
+        let rb = model.read_line(&mut b);
+        assert_eq!(
+            ra.as_ref().map_err(io::Error::kind).ok(),
+            rb.as_ref().map_err(io::Error::kind).ok()
+        );
+        assert_eq!(
+            ra.map_err(|e| e.kind()).err(),
+            rb.map_err(|e| e.kind()).err()
+        );
+        assert_eq!(a, b);
+        assert_eq!(buf.tell(), model.position());
+    }
+    assert_eq!(a, "xok\nafter\n");
+}

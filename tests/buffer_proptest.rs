@@ -18,6 +18,7 @@ enum Op {
     FillConsume(usize),
     ReadUntil(u8),
     ReadByte,
+    ReadLine,
     Get(u64),
     Find(Vec<u8>, u64),
 }
@@ -36,6 +37,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0usize..20_000).prop_map(Op::FillConsume),
         2 => any::<u8>().prop_map(Op::ReadUntil),
         2 => Just(Op::ReadByte),
+        1 => Just(Op::ReadLine),
         1 => (0u64..FILE_LEN as u64 + 10).prop_map(Op::Get),
         1 => (proptest::collection::vec(0u8..4, 0..4), 0u64..FILE_LEN as u64)
             .prop_map(|(n, s)| Op::Find(n, s)),
@@ -113,6 +115,14 @@ fn check(buf: &mut SlidingWindowMapBuffer, model: &mut io::Cursor<Vec<u8>>, ops:
                 let a = buf.read_byte().unwrap();
                 let mut one = [0u8];
                 let b = (model.read(&mut one).unwrap() == 1).then_some(one[0]);
+                assert_eq!(a, b);
+            }
+            Op::ReadLine => {
+                let (mut a, mut b) = (String::new(), String::new());
+                let ra = buf.read_line(&mut a);
+                let rb = model.read_line(&mut b);
+                assert_eq!(io_kind(&ra), io_kind(&rb), "{op:?}");
+                assert_eq!(ra.ok(), rb.ok());
                 assert_eq!(a, b);
             }
             Op::Get(i) => {

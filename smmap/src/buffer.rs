@@ -569,26 +569,35 @@ impl SlidingWindowMapBuffer {
     /// ```
     pub fn readline(&mut self) -> Result<Vec<u8>> {
         let mut line = Vec::new();
+        self.read_until_into(b'\n', &mut line)?;
+        Ok(line)
+    }
+
+    /// Appends the bytes from the position up to and including `delim` (or to the end) to
+    /// `out`, advancing the position past them; returns their number.
+    fn read_until_into(&mut self, delim: u8, out: &mut Vec<u8>) -> Result<usize> {
+        let mut read = 0;
         while self.pos < self.len {
             let (used, done) = {
                 let c = self.chunk(self.pos, self.len)?;
-                match memchr::memchr(b'\n', c) {
+                match memchr::memchr(delim, c) {
                     Some(i) => {
-                        line.extend_from_slice(&c[..=i]);
+                        out.extend_from_slice(&c[..=i]);
                         (i + 1, true)
                     }
                     None => {
-                        line.extend_from_slice(c);
+                        out.extend_from_slice(c);
                         (c.len(), false)
                     }
                 }
             };
             self.pos += used as u64;
+            read += used;
             if done {
                 break;
             }
         }
-        Ok(line)
+        Ok(read)
     }
 
     // ---- region handling ----------------------------------------------------------------
@@ -747,6 +756,36 @@ impl io::BufRead for SlidingWindowMapBuffer {
     #[inline]
     fn consume(&mut self, amt: usize) {
         self.pos = self.pos.saturating_add(amt as u64);
+    }
+
+    /// As the provided method, searching each window with `memchr`'s vectorized search.
+    fn read_until(&mut self, delim: u8, out: &mut Vec<u8>) -> io::Result<usize> {
+        Ok(self.read_until_into(delim, out)?)
+    }
+
+    /// As the provided method (so [`lines`](io::BufRead::lines) too), on top of
+    /// [`read_until`](io::BufRead::read_until): on invalid UTF-8 the bytes read are dropped
+    /// from `buf` and an [`io::ErrorKind::InvalidData`] error is returned.
+    fn read_line(&mut self, buf: &mut String) -> io::Result<usize> {
+        let old = buf.len();
+        let mut bytes = std::mem::take(buf).into_bytes();
+        let r = self.read_until_into(b'\n', &mut bytes).map_err(io::Error::from);
+        match String::from_utf8(bytes) {
+            Ok(s) => {
+                *buf = s;
+                r
+            }
+            Err(e) => {
+                // `buf` was valid UTF-8: the error lies in the bytes just read.
+                let mut bytes = e.into_bytes();
+                bytes.truncate(old);
+                *buf = String::from_utf8(bytes).unwrap_or_default();
+                r.and(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "stream did not contain valid UTF-8",
+                )))
+            }
+        }
     }
 }
 
