@@ -106,6 +106,7 @@ mod lru;
 mod manager;
 mod record;
 mod sys;
+mod table;
 mod window;
 
 pub use buffer::SlidingWindowMapBuffer;
@@ -115,6 +116,7 @@ pub use manager::{
     ManagerBuilder, MapMode, RegionInfo, SlidingWindowMapManager, StaticWindowMapManager, Stats,
 };
 pub use record::{MappedRecord, RecordCheckError};
+pub use table::{MappedRef, RecordIter, RecordTable};
 
 /// The allocation granularity of this system: mapping offsets are multiples of it, and window
 /// sizes are rounded up to multiples of twice it.
