@@ -554,3 +554,63 @@ fn emfile_is_retried_after_releasing_idle_descriptors() {
     drop(held);
     assert_eq!(c2.use_region(0, 4).unwrap(), &files[3].1[..4]);
 }
+
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// ENOMEM from `mmap`: the manager releases unused regions (and their address space) and
+/// retries once; with nothing to release, the error is reported.
+#[test]
+fn enomem_is_retried_after_releasing_unused_regions() {
+    const NAME: &str = "enomem_is_retried_after_releasing_unused_regions";
+    if std::env::var("SMMAP_CHILD").as_deref() != Ok(NAME) {
+        return run_child(NAME);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let w = 1 << 20;
+    let (path, data) = random_file(dir.path(), "f", 12 * w, 90);
+    let man = SlidingWindowMapManager::builder()
+        .window_size(w)
+        .build()
+        .unwrap();
+    // Cache eight windows: 8 MiB of address space that the manager can give back.
+    for i in 0..8 {
+        assert!(touch(&man, &path, (i * w) as u64, &data));
+    }
+    assert_eq!(man.num_file_handles(), 8);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit for getrlimit to fill.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) }, 0);
+    lim.rlim_cur = (vm_size() + w as u64 / 2) as libc::rlim_t;
+    // SAFETY: a valid rlimit, lowering only the soft limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    let mut c = man.make_cursor(&path).unwrap();
+    let at = (10 * w + 5) as u64;
+    assert_eq!(
+        c.use_region(at, 100).unwrap(),
+        &data[at as usize..at as usize + 100]
+    );
+    let s = man.stats();
+    assert_eq!(s.retries, 1, "{s:?}");
+    assert_eq!(s.regions, 1, "{s:?}");
+    // Nothing left to release (the only region is pinned): the error is reported.
+    lim.rlim_cur = (vm_size() + w as u64 / 2) as libc::rlim_t;
+    // SAFETY: a valid rlimit, lowering only the soft limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
+    let mut c2 = man.make_cursor(&path).unwrap();
+    let e = c2
+        .use_region((5 * w) as u64, 2 * w)
+        .err()
+        .expect("no address space left");
+    assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "{e:?}");
+    assert!(e.to_string().contains("mmap"), "{e}");
+    assert_eq!(man.stats().retries, 2);
+    assert_eq!(c.buffer(), &data[at as usize..at as usize + 100]);
+}
