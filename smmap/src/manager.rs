@@ -590,18 +590,21 @@ impl Shared {
             ));
         };
         st.make_room(cfg, len, file);
-        let map = {
-            let fd = st.files[&file].fd.as_ref().expect("ensured");
-            match Mapping::map(fd, begin, len_usize, cfg.mode) {
-                Ok(m) => m,
-                Err(err) if sys::is_resource_exhaustion(&err) => {
-                    st.stats.retries += 1;
-                    st.release_all(file);
-                    let fd = st.files[&file].fd.as_ref().expect("kept");
-                    Mapping::map(fd, begin, len_usize, cfg.mode)
-                        .map_err(|err| io_err("mmap", loc.clone(), Some(begin), err))?
-                }
-                Err(err) => return Err(io_err("mmap", loc, Some(begin), err)),
+        let fd = st.files[&file].fd.as_ref().expect("ensured");
+        let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode) {
+            Err(err) if sys::is_resource_exhaustion(&err) => {
+                st.stats.retries += 1;
+                st.release_all(file);
+                let fd = st.files[&file].fd.as_ref().expect("kept");
+                Mapping::map(fd, begin, len_usize, cfg.mode)
+            }
+            other => other,
+        };
+        let map = match mapped {
+            Ok(m) => m,
+            Err(err) => {
+                st.close_fd_if_unneeded(file);
+                return Err(io_err("mmap", loc, Some(begin), err));
             }
         };
         let id = st.new_id();
