@@ -314,10 +314,11 @@ impl SlidingWindowMapBuffer {
         if let Ok(size) = usize::try_from(n)
             && (rest >= n || n <= self.max_region / 2)
         {
-            if self.use_region(abs, size)? != size {
+            // Then expose the rest of the region, for the reads that follow.
+            if self.use_region(abs, size)? != size || self.use_region(abs, 0)? < size {
                 return Err(self.short(abs, n));
             }
-            return Ok(Cow::Borrowed(self.cursor.buffer()));
+            return Ok(Cow::Borrowed(&self.cursor.buffer()[..size]));
         }
         let mut out = Vec::new();
         usize::try_from(n)
@@ -658,6 +659,10 @@ impl SlidingWindowMapBuffer {
         debug_assert!(pos < end && end <= self.len);
         let abs = self.start + pos;
         let avail = end - pos;
+        // Fast path: `abs` lies among the bytes the cursor already exposes.
+        if let Some((rel, n)) = self.exposed(abs, avail) {
+            return Ok(&self.cursor.buffer()[rel..rel + n]);
+        }
         let current = self.in_region(abs);
         let rest = self.use_region(abs, 0)? as u64;
         if !current && rest < avail {
@@ -671,6 +676,23 @@ impl SlidingWindowMapBuffer {
         let b = self.cursor.buffer();
         let n = b.len().min(usize::try_from(avail).unwrap_or(usize::MAX));
         Ok(&b[..n])
+    }
+
+    /// Where the file offset `abs` lies in `cursor.buffer()`, and how many bytes (at most
+    /// `avail`) follow it there; `None` if the cursor does not expose `abs`.
+    #[inline]
+    fn exposed(&self, abs: u64, avail: u64) -> Option<(usize, usize)> {
+        if !self.cursor.is_valid() {
+            return None;
+        }
+        let rel = usize::try_from(abs.checked_sub(self.cursor.ofs_begin())?).ok()?;
+        let len = self.cursor.buffer().len();
+        (rel < len).then(|| {
+            (
+                rel,
+                (len - rel).min(usize::try_from(avail).unwrap_or(usize::MAX)),
+            )
+        })
     }
 
     /// The bytes from index `begin` to index `end` (`s <= begin < end <= len`), borrowed from
@@ -700,10 +722,10 @@ impl SlidingWindowMapBuffer {
             a_s.max(a_e - (a_e - a_s).min(self.max_region.max(2) / 2))
         };
         let want = usize::try_from(a_e - b).map_err(|_| self.short(b, a_e - b))?;
-        if self.use_region(b, want)? != want {
+        if self.use_region(b, want)? != want || self.use_region(b, 0)? < want {
             return Err(self.short(b, a_e - b));
         }
-        Ok((b - self.start, self.cursor.buffer()))
+        Ok((b - self.start, &self.cursor.buffer()[..want]))
     }
 }
 
@@ -769,7 +791,9 @@ impl io::BufRead for SlidingWindowMapBuffer {
     fn read_line(&mut self, buf: &mut String) -> io::Result<usize> {
         let old = buf.len();
         let mut bytes = std::mem::take(buf).into_bytes();
-        let r = self.read_until_into(b'\n', &mut bytes).map_err(io::Error::from);
+        let r = self
+            .read_until_into(b'\n', &mut bytes)
+            .map_err(io::Error::from);
         match String::from_utf8(bytes) {
             Ok(s) => {
                 *buf = s;
