@@ -1,6 +1,7 @@
 //! [`WindowCursor`]: a handle on one file and the region it currently uses.
 
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::error::{Error, Location, Result};
@@ -53,7 +54,21 @@ pub struct WindowCursor {
     hits: u64,
     /// The current region is held exclusively, for writing.
     excl: bool,
+    /// The current region's first byte and length (0 without a region), and whether it reaches
+    /// the end of the file: what the hot path needs, without following the region pointer.
+    win_begin: u64,
+    win_len: u64,
+    win_eof: bool,
+    /// The current region's first byte in memory (dangling without a region).
+    win_ptr: NonNull<u8>,
 }
+
+// SAFETY: `win_ptr` points into the mapping of `region`, an `Arc<Region>` the cursor owns; a
+// `Region` is `Send + Sync` (a read-only or exclusively claimed mapping), and the pointer is
+// only dereferenced through `&self`/`&mut self` methods under the same rules as `region`.
+unsafe impl Send for WindowCursor {}
+// SAFETY: as above; `&WindowCursor` only ever reads through `win_ptr`.
+unsafe impl Sync for WindowCursor {}
 
 impl WindowCursor {
     pub(crate) fn new(man: Arc<Shared>, file: FileId, path: Option<Arc<Path>>, size: u64) -> Self {
@@ -67,6 +82,10 @@ impl WindowCursor {
             file_size: size,
             hits: 0,
             excl: false,
+            win_begin: 0,
+            win_len: 0,
+            win_eof: false,
+            win_ptr: NonNull::dangling(),
         }
     }
 
@@ -87,32 +106,67 @@ impl WindowCursor {
     /// - [`Error::Busy`] if another cursor holds these bytes for writing.
     #[inline]
     pub fn use_region(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
-        let hit = match &self.region {
-            Some(r) if offset >= r.begin && offset < self.file_size => {
-                let want = if size == 0 {
-                    r.end().saturating_sub(offset)
-                } else {
-                    (size as u64).min(self.file_size - offset)
-                };
-                let rel = offset - r.begin;
-                (want > 0 && rel + want <= r.len() as u64).then_some((rel as usize, want as usize))
+        // The hot path: inside the current region, a few comparisons and pointer arithmetic.
+        let rel = offset.wrapping_sub(self.win_begin);
+        if rel < self.win_len {
+            let rest = self.win_len - rel;
+            let want = if (size as u64).wrapping_sub(1) < rest {
+                Some(size)
+            } else if size == 0 || self.win_eof {
+                Some(rest as usize)
+            } else {
+                None
+            };
+            if let Some(want) = want {
+                self.hits += 1;
+                self.ofs = offset;
+                self.size = want;
+                return Ok(self.window_slice(rel as usize, want));
             }
-            _ => None,
-        };
-        if let Some((rel, want)) = hit {
-            self.hits += 1;
-            self.ofs = offset;
-            self.size = want;
-            let r = self.region.as_ref().expect("a hit has a region");
-            return Ok(&r.map.bytes()[rel..rel + want]);
         }
         self.use_region_slow(offset, size)
+    }
+
+    /// `len` bytes of the current region from `rel`.
+    ///
+    /// Callers guarantee `win_len > 0` (a region is held) and `rel + len <= win_len`.
+    #[inline(always)]
+    fn window_slice(&self, rel: usize, len: usize) -> &[u8] {
+        debug_assert!(self.win_len > 0 && (rel + len) as u64 <= self.win_len);
+        // SAFETY: `win_len > 0` only while `region` holds (and pins) a mapping of `win_len`
+        // bytes starting at `win_ptr` (`set_window`), and callers keep `rel + len <= win_len`,
+        // so the range lies inside the mapping.
+        // The bytes are readable for as long as `self` is borrowed: a pinned region is never
+        // unmapped, and unpinning needs `&mut self`. No `&mut` to them exists meanwhile:
+        // writers hold exclusive claims, which the manager refuses while another cursor pins
+        // overlapping bytes, and this cursor's own mutable views borrow it mutably.
+        unsafe { std::slice::from_raw_parts(self.win_ptr.as_ptr().add(rel), len) }
+    }
+
+    /// Caches what the hot path needs about the current region.
+    fn set_window(&mut self) {
+        match &self.region {
+            Some(r) => {
+                let bytes = r.map.bytes();
+                self.win_begin = r.begin;
+                self.win_len = bytes.len() as u64;
+                self.win_eof = r.end() >= self.file_size;
+                self.win_ptr = NonNull::from(bytes).cast();
+            }
+            None => {
+                self.win_begin = 0;
+                self.win_len = 0;
+                self.win_eof = false;
+                self.win_ptr = NonNull::dangling();
+            }
+        }
     }
 
     #[cold]
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         self.excl = false;
+        self.win_len = 0;
         let release = self.region.take().map(|r| r.id);
         let hits = std::mem::take(&mut self.hits);
         match self
@@ -130,7 +184,9 @@ impl WindowCursor {
                 self.ofs = offset;
                 self.size = want as usize;
                 let rel = (offset - r.begin) as usize;
-                let r = self.region.insert(r);
+                self.region = Some(r);
+                self.set_window();
+                let r = self.region.as_ref().expect("just set");
                 Ok(&r.map.bytes()[rel..rel + want as usize])
             }
             Err(e) => {
@@ -146,13 +202,10 @@ impl WindowCursor {
     /// The bytes the cursor exposes (`[ofs_begin, ofs_end)`); empty when the cursor is invalid.
     #[inline]
     pub fn buffer(&self) -> &[u8] {
-        match &self.region {
-            Some(r) => {
-                let rel = (self.ofs - r.begin) as usize;
-                &r.map.bytes()[rel..rel + self.size]
-            }
-            None => &[],
+        if self.win_len == 0 {
+            return &[];
         }
+        self.window_slice((self.ofs - self.win_begin) as usize, self.size)
     }
 
     /// Whether the cursor holds a region.
@@ -165,6 +218,7 @@ impl WindowCursor {
     /// Calling it again does nothing.
     pub fn unuse_region(&mut self) {
         self.excl = false;
+        self.win_len = 0;
         if let Some(r) = self.region.take() {
             self.man.unpin(r.id, std::mem::take(&mut self.hits));
         }
@@ -209,6 +263,7 @@ impl WindowCursor {
     /// now smaller than a live region.
     pub fn refresh_file_size(&mut self) -> Result<u64> {
         self.file_size = self.man.refresh_size(self.file)?;
+        self.set_window();
         Ok(self.file_size)
     }
 
@@ -380,6 +435,7 @@ impl WindowCursor {
         self.unuse_region();
         self.man.resize(self.file, new_len)?;
         self.file_size = new_len;
+        self.set_window();
         Ok(())
     }
 
@@ -513,7 +569,7 @@ impl Clone for WindowCursor {
             Some(r) if self.man.pin_again(r.id).is_ok() => Some(r.clone()),
             _ => None,
         };
-        WindowCursor {
+        let mut c = WindowCursor {
             man: self.man.clone(),
             file: self.file,
             path: self.path.clone(),
@@ -523,7 +579,13 @@ impl Clone for WindowCursor {
             file_size: self.file_size,
             hits: 0,
             excl: false,
-        }
+            win_begin: 0,
+            win_len: 0,
+            win_eof: false,
+            win_ptr: NonNull::dangling(),
+        };
+        c.set_window();
+        c
     }
 }
 
