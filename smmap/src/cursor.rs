@@ -133,14 +133,18 @@ impl WindowCursor {
     #[inline(always)]
     fn window_slice(&self, rel: usize, len: usize) -> &[u8] {
         debug_assert!(self.win_len > 0 && (rel + len) as u64 <= self.win_len);
+        // SAFETY: `win_len > 0` only while `region` holds a mapping of `win_len` bytes starting
+        // at `win_ptr` (`set_window`), and `rel <= win_len`: the result stays inside (or one
+        // past the end of) that allocation.
+        let start = unsafe { self.win_ptr.as_ptr().add(rel) };
         // SAFETY: `win_len > 0` only while `region` holds (and pins) a mapping of `win_len`
         // bytes starting at `win_ptr` (`set_window`), and callers keep `rel + len <= win_len`,
-        // so the range lies inside the mapping.
+        // so `[start, start + len)` lies inside the mapping.
         // The bytes are readable for as long as `self` is borrowed: a pinned region is never
         // unmapped, and unpinning needs `&mut self`. No `&mut` to them exists meanwhile:
         // writers hold exclusive claims, which the manager refuses while another cursor pins
         // overlapping bytes, and this cursor's own mutable views borrow it mutably.
-        unsafe { std::slice::from_raw_parts(self.win_ptr.as_ptr().add(rel), len) }
+        unsafe { std::slice::from_raw_parts(start, len) }
     }
 
     /// Caches what the hot path needs about the current region.
