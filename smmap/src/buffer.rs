@@ -7,7 +7,8 @@
 //!
 //! The buffer implements [`std::io::Read`], [`std::io::Seek`] and [`std::io::BufRead`].
 //! [`BufRead::fill_buf`] hands out the rest of the current window without copying, so that
-//! [`BufRead::lines`], [`BufRead::read_until`] and friends scan at the speed of a memory map.
+//! [`BufRead::lines`], [`BufRead::read_until`] and friends scan at the speed of a memory map;
+//! [`SlidingWindowMapBuffer::copy_to`] hands each window to a writer the same way.
 //!
 //! # Examples
 //!
@@ -45,6 +46,58 @@
 //! assert_eq!(range.find(b"line", 0)?, Some(6));
 //! # Ok(()) }
 //! ```
+//!
+//! # Writing
+//!
+//! Through a manager built with [`MapMode::ReadWrite`] (or [`MapMode::CopyOnWrite`], whose
+//! changes stay in this process), a buffer can be written like Python's `mmap`:
+//! [`std::io::Write`] and [`write_byte`](SlidingWindowMapBuffer::write_byte) write at the
+//! position and advance it; [`set`](SlidingWindowMapBuffer::set),
+//! [`write_at`](SlidingWindowMapBuffer::write_at),
+//! [`set_slice`](SlidingWindowMapBuffer::set_slice) and
+//! [`move_within`](SlidingWindowMapBuffer::move_within) write at an index;
+//! [`resize`](SlidingWindowMapBuffer::resize) grows or truncates the file;
+//! [`flush`](SlidingWindowMapBuffer::flush) and
+//! [`flush_range`](SlidingWindowMapBuffer::flush_range) write the changes back to the file. A
+//! buffer never grows by writing: writes past its end are errors, as in Python. Every write
+//! through a [`MapMode::ReadOnly`] manager is an [`Error::ReadOnly`].
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::{Seek, SeekFrom, Write};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("data.txt");
+//! std::fs::write(&path, b"hello, mapped world")?;
+//! let man = smmap::SlidingWindowMapManager::builder()
+//!     .mode(smmap::MapMode::ReadWrite)
+//!     .build()?;
+//! let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+//! buf.seek(SeekFrom::Start(7))?;
+//! buf.write_all(b"MAPPED")?;
+//! buf.set(0, b'H')?;
+//! buf.move_within(13, 12, 6)?; // memmove: "D world" becomes "DD worl"
+//! assert!(buf.write_all(b"too long").is_err()); // past the end: nothing written
+//! buf.flush()?;
+//! assert_eq!(std::fs::read(&path)?, b"Hello, MAPPEDD worl");
+//! # Ok(()) }
+//! ```
+//!
+//! Mutable access takes an *exclusive claim* on the region the buffer's cursor uses (see
+//! [`WindowCursor::use_region_mut`]): while the buffer holds it, other cursors and buffers are
+//! refused the bytes of that region and of regions that overlap it ([`Error::Busy`]), and a
+//! write is refused while others use them. This is checked at run time; the claim ends when
+//! the buffer moves to another region, [`unuse_region`](SlidingWindowMapBuffer::unuse_region)
+//! is called, or the buffer is dropped. Within one buffer, the borrow checker keeps a slice
+//! from living across a write: every view the buffer hands out borrows it.
+//!
+//! ```compile_fail,E0499
+//! # fn f(buf: &mut smmap::SlidingWindowMapBuffer) -> smmap::Result<()> {
+//! let head = buf.slice(0..4)?;
+//! buf.write_byte(b'x')?; // error: `*buf` is already borrowed
+//! assert_eq!(head[0], b'x');
+//! # Ok(()) }
+//! ```
 
 use std::borrow::Cow;
 use std::io;
@@ -54,6 +107,11 @@ use memchr::memmem::{Finder, FinderRev};
 
 use crate::cursor::WindowCursor;
 use crate::error::{Error, Result};
+use crate::manager::MapMode;
+
+/// The size of the temporary buffer through which [`SlidingWindowMapBuffer::move_within`]
+/// copies bytes that one window cannot hold.
+const MOVE_CHUNK: u64 = 64 * 1024;
 
 /// A view of a file, or of a range of it, as one sequence of bytes, read through a
 /// [`WindowCursor`] that slides over the file as needed.
@@ -69,8 +127,13 @@ use crate::error::{Error, Result};
 /// from it and advance it, [`std::io::Seek`] moves it. Random access does not move the
 /// position.
 ///
+/// Through a writable manager, the buffer can also be written (see the [module
+/// documentation](self#writing)): [`std::io::Write`], [`write_byte`](Self::write_byte),
+/// [`set`](Self::set), [`write_at`](Self::write_at), [`move_within`](Self::move_within),
+/// [`resize`](Self::resize), [`flush`](Self::flush).
+///
 /// The buffer keeps the region it last used mapped (pinned) until it uses another one or is
-/// dropped, like its cursor.
+/// dropped, like its cursor; after a write it holds that region exclusively.
 ///
 /// # Examples
 ///
@@ -601,6 +664,446 @@ impl SlidingWindowMapBuffer {
         Ok(read)
     }
 
+    // ---- writing ------------------------------------------------------------------------
+
+    /// Writes `b` at the position and advances the position: Python's `mmap.write_byte`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] if the manager maps files read-only.
+    /// - [`Error::OutOfBounds`] if the position is at or past the end; the position is then
+    ///   unchanged.
+    /// - The errors of [`WindowCursor::use_region_mut`], [`Error::Busy`] among them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"abc")?;
+    /// let man = smmap::SlidingWindowMapManager::builder()
+    ///     .mode(smmap::MapMode::ReadWrite)
+    ///     .build()?;
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// buf.write_byte(b'A')?;
+    /// buf.write_byte(b'B')?;
+    /// assert_eq!(buf.tell(), 2);
+    /// assert_eq!(&*buf.slice(0..3)?, b"ABc");
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn write_byte(&mut self, b: u8) -> Result<()> {
+        self.set(self.pos, b)?;
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Sets the byte at index `i` to `b`: Python's `m[i] = b`. The position does not move.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] if the manager maps files read-only.
+    /// - [`Error::OutOfBounds`] if `i >= len()`.
+    /// - The errors of [`WindowCursor::use_region_mut`], [`Error::Busy`] among them.
+    #[inline]
+    pub fn set(&mut self, i: u64, b: u8) -> Result<()> {
+        self.check_writable(i)?;
+        self.check_range(i, 1)?;
+        self.chunk_mut_with(i, i + 1, |d| d[0] = b)
+    }
+
+    /// Writes `data` at index `i`, across windows: Python's `m[i:i + len(data)] = data`. The
+    /// position does not move.
+    ///
+    /// The whole range is checked before anything is written: a write that does not fit is
+    /// refused and changes nothing. An error met in a later window (for instance
+    /// [`Error::Busy`]) leaves the bytes written to the earlier windows written.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] if the manager maps files read-only.
+    /// - [`Error::OutOfBounds`] if `i + data.len() > len()` (also for empty `data` if
+    ///   `i > len()`).
+    /// - The errors of [`WindowCursor::use_region_mut`], [`Error::Busy`] among them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::builder()
+    ///     .mode(smmap::MapMode::ReadWrite)
+    ///     .build()?;
+    /// let mut buf = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 2, 6)?;
+    /// buf.write_at(1, b"abc")?;
+    /// assert!(buf.write_at(4, b"xyz").is_err()); // runs past the end of the buffer
+    /// buf.flush()?;
+    /// assert_eq!(std::fs::read(&path)?, b"012abc6789");
+    /// # Ok(()) }
+    /// ```
+    pub fn write_at(&mut self, i: u64, data: &[u8]) -> Result<()> {
+        self.check_writable(i)?;
+        self.check_range(i, data.len() as u64)?;
+        match self.write_in(i, data) {
+            (_, None) => Ok(()),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Replaces the bytes `range` with `data`, which must be as long: Python's
+    /// `m[a:b] = data`. The position does not move.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidArgument`] if `range` is reversed or `data.len()` differs from its
+    ///   length (Python's "mmap slice assignment is wrong size").
+    /// - The errors of [`write_at`](Self::write_at).
+    pub fn set_slice(&mut self, range: Range<u64>, data: &[u8]) -> Result<()> {
+        if range.start > range.end || range.end - range.start != data.len() as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "slice assignment of {} bytes to the range {}..{} of a buffer",
+                data.len(),
+                range.start,
+                range.end
+            )));
+        }
+        self.write_at(range.start, data)
+    }
+
+    /// Copies the `count` bytes at index `src` to index `dest`, as `memmove` (the ranges may
+    /// overlap): Python's `mmap.move(dest, src, count)`. The position does not move.
+    ///
+    /// When both ranges lie in one window, the bytes are moved in place; otherwise they are
+    /// copied through a bounded temporary buffer (64 KiB), window by window, front to back or
+    /// back to front so that overlapping ranges are copied correctly.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] if the manager maps files read-only.
+    /// - [`Error::OutOfBounds`] if either range runs past the end of the buffer (Python's
+    ///   `ValueError`); nothing is copied then.
+    /// - The errors of [`WindowCursor::use_region`] and [`WindowCursor::use_region_mut`];
+    ///   a copy through several windows may then be left half done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::builder()
+    ///     .mode(smmap::MapMode::ReadWrite)
+    ///     .build()?;
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// buf.move_within(2, 0, 5)?; // overlapping, forwards
+    /// assert_eq!(&*buf.slice(0..10)?, b"0101234789");
+    /// buf.move_within(0, 5, 5)?; // backwards
+    /// assert_eq!(&*buf.slice(0..10)?, b"3478934789");
+    /// assert!(buf.move_within(6, 0, 5).is_err()); // the destination runs past the end
+    /// # Ok(()) }
+    /// ```
+    pub fn move_within(&mut self, dest: u64, src: u64, count: u64) -> Result<()> {
+        self.check_writable(dest)?;
+        self.check_range(dest, count)?;
+        self.check_range(src, count)?;
+        if count == 0 || dest == src {
+            return Ok(());
+        }
+        let lo = dest.min(src);
+        let span = dest.max(src) - lo + count;
+        let abs_lo = self.start + lo;
+        // One window holds both ranges: move them in place.
+        let in_current = self.in_region(abs_lo) && self.region.1 - abs_lo >= span;
+        if in_current || span <= self.max_region / 2 {
+            // `span` fits in `usize`: it is at most a region's size.
+            if !in_current {
+                // Positions the cursor on a window that holds both ranges.
+                self.use_region(abs_lo, span as usize)?;
+            }
+            let (s, d, n) = ((src - lo) as usize, (dest - lo) as usize, count as usize);
+            let moved = self.chunk_mut_with(lo, lo + span, |b| {
+                let whole = b.len() as u64 == span;
+                if whole {
+                    b.copy_within(s..s + n, d);
+                }
+                whole
+            })?;
+            if moved {
+                return Ok(());
+            }
+        }
+        // Otherwise through a bounded temporary buffer, in the direction that reads every byte
+        // before it is overwritten.
+        let step = count.min(MOVE_CHUNK);
+        let mut tmp = vec![0u8; step as usize];
+        if dest < src {
+            let mut done = 0;
+            while done < count {
+                let n = (count - done).min(step) as usize;
+                self.read_at(src + done, &mut tmp[..n])?;
+                if let (_, Some(e)) = self.write_in(dest + done, &tmp[..n]) {
+                    return Err(e);
+                }
+                done += n as u64;
+            }
+        } else {
+            let mut left = count;
+            while left > 0 {
+                let n = left.min(step) as usize;
+                left -= n as u64;
+                self.read_at(src + left, &mut tmp[..n])?;
+                if let (_, Some(e)) = self.write_in(dest + left, &tmp[..n]) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows or truncates the file so that the buffer is `new_len` bytes long: Python's
+    /// `mmap.resize`. New bytes read as zeros. The position is kept, even if it is now past the
+    /// end.
+    ///
+    /// Only a buffer that ends where the file ends (as the file is now) can be resized: for a
+    /// buffer over the whole file, the file becomes `new_len` bytes long; for a buffer over a
+    /// range that runs to the end of the file, the file becomes `offset() + new_len` bytes
+    /// long. The buffer releases its region first; regions of the file past the new end are
+    /// unmapped.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ReadOnly`] unless the manager maps files with
+    ///   [`MapMode::ReadWrite`](crate::MapMode) (a private, copy-on-write mapping cannot
+    ///   change the file's size either).
+    /// - [`Error::InvalidArgument`] if the buffer does not end at the end of the file, or if
+    ///   `offset() + new_len` overflows.
+    /// - The errors of [`WindowCursor::refresh_file_size`] and [`WindowCursor::resize`]
+    ///   ([`Error::Busy`] if other cursors use bytes past the new end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::builder()
+    ///     .mode(smmap::MapMode::ReadWrite)
+    ///     .build()?;
+    /// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+    /// buf.resize(12)?;
+    /// assert_eq!(&*buf.slice(8..12)?, b"89\0\0");
+    /// buf.resize(4)?;
+    /// assert_eq!(buf.len(), 4);
+    /// assert_eq!(std::fs::read(&path)?, b"0123");
+    ///
+    /// // A range that does not reach the end of the file cannot be resized.
+    /// let mut head = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 0, 2)?;
+    /// assert!(head.resize(3).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn resize(&mut self, new_len: u64) -> Result<()> {
+        if self.cursor.shared().cfg.mode != MapMode::ReadWrite {
+            return Err(Error::ReadOnly {
+                path: self.cursor.location(),
+                offset: self.start.saturating_add(new_len),
+            });
+        }
+        let file_size = self.cursor.refresh_file_size()?;
+        let end = self.start + self.len;
+        if end != file_size {
+            return Err(Error::InvalidArgument(format!(
+                "resizing the buffer over bytes {}..{end} of {}, which is {file_size} bytes \
+                 long: only a buffer that ends at the end of the file can be resized",
+                self.start,
+                self.cursor.location()
+            )));
+        }
+        let new_end = self.start.checked_add(new_len).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "resizing the buffer at offset {} to {new_len} bytes overflows",
+                self.start
+            ))
+        })?;
+        self.region = (0, 0);
+        self.cursor.resize(new_end)?;
+        self.len = new_len;
+        Ok(())
+    }
+
+    /// Writes the changes made to the buffer's bytes back to the file and waits for the write
+    /// (see [`WindowCursor::flush_range`]). Does nothing unless the manager maps files with
+    /// [`MapMode::ReadWrite`](crate::MapMode).
+    ///
+    /// [`std::io::Write::flush`] does the same.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the system reports a failure to write.
+    pub fn flush(&mut self) -> Result<()> {
+        self.cursor.flush_range(self.start, self.len)
+    }
+
+    /// Writes the changes made to the bytes `[offset, offset + len)` of the buffer (relative
+    /// indices) back to the file and waits for the write: Python's `mmap.flush(offset, size)`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::OutOfBounds`] if the range runs past the end of the buffer.
+    /// - [`Error::Io`] if the system reports a failure to write.
+    pub fn flush_range(&self, offset: u64, len: u64) -> Result<()> {
+        self.check_range(offset, len)?;
+        self.cursor.flush_range(self.start + offset, len)
+    }
+
+    /// Releases the buffer's region, and with it the exclusive claim a write took: other
+    /// cursors may then use those bytes again. The next access maps a region again.
+    pub fn unuse_region(&mut self) {
+        self.cursor.unuse_region();
+        self.region = (0, 0);
+    }
+
+    /// Copies the bytes from the position to the end of the buffer into `w`, window by window
+    /// without an intermediate copy, and moves the position to the end; returns the number of
+    /// bytes copied.
+    ///
+    /// [`std::io::copy`] would copy through its own 8 KiB buffer first (it skips that only for
+    /// readers of the standard library).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`WindowCursor::use_region`] (as [`io::Error`]s) and those of `w`; the
+    /// position is then after the bytes written so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("data.bin");
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let man = smmap::SlidingWindowMapManager::new();
+    /// let mut buf = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 2, 5)?;
+    /// let mut out = Vec::new();
+    /// assert_eq!(buf.copy_to(&mut out)?, 5);
+    /// assert_eq!(out, b"23456");
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_to<W: io::Write + ?Sized>(&mut self, w: &mut W) -> io::Result<u64> {
+        let mut copied = 0;
+        loop {
+            let c = io::BufRead::fill_buf(self)?;
+            if c.is_empty() {
+                return Ok(copied);
+            }
+            w.write_all(c)?;
+            let n = c.len();
+            io::BufRead::consume(self, n);
+            copied += n as u64;
+        }
+    }
+
+    /// [`Error::ReadOnly`] if the manager maps files read-only (`pos` is a relative index).
+    #[inline]
+    fn check_writable(&self, pos: u64) -> Result<()> {
+        if self.cursor.shared().cfg.mode == MapMode::ReadOnly {
+            return Err(Error::ReadOnly {
+                path: self.cursor.location(),
+                offset: self.start.saturating_add(pos),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Error::OutOfBounds`] unless `[pos, pos + n)` lies inside the buffer.
+    #[inline]
+    fn check_range(&self, pos: u64, n: u64) -> Result<()> {
+        if pos > self.len || n > self.len - pos {
+            return Err(Error::OutOfBounds {
+                path: self.cursor.location(),
+                offset: self.start.saturating_add(pos),
+                len: n,
+                file_size: self.start + self.len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at index `pos` (checked to lie inside the buffer), window by window.
+    /// Returns how many bytes were written, and the error that stopped the write, if any.
+    fn write_in(&mut self, pos: u64, data: &[u8]) -> (usize, Option<Error>) {
+        let end = pos + data.len() as u64;
+        let mut done = 0;
+        while done < data.len() {
+            let at = pos + done as u64;
+            let r = self.chunk_mut_with(at, end, |d| {
+                d.copy_from_slice(&data[done..done + d.len()]);
+                d.len()
+            });
+            match r {
+                Ok(n) => done += n,
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
+    }
+
+    /// Fills `out` with the bytes from index `pos` (checked to lie inside the buffer).
+    fn read_at(&mut self, pos: u64, out: &mut [u8]) -> Result<()> {
+        let end = pos + out.len() as u64;
+        let mut done = 0;
+        while done < out.len() {
+            let c = self.chunk(pos + done as u64, end)?;
+            out[done..done + c.len()].copy_from_slice(c);
+            done += c.len();
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the bytes from index `pos` onwards, at most up to index `end`
+    /// (`pos < end <= len`), borrowed mutably from one region (chosen as [`chunk`](Self::chunk)
+    /// chooses it), and returns its result. The cursor then holds that region exclusively.
+    #[inline]
+    fn chunk_mut_with<R>(
+        &mut self,
+        pos: u64,
+        end: u64,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R> {
+        debug_assert!(pos < end && end <= self.len);
+        let abs = self.start + pos;
+        let avail = end - pos;
+        let rest = if self.in_region(abs) {
+            self.region.1 - abs
+        } else {
+            // Find a region as a read would (without claiming the one in use first).
+            let mut rest = self.use_region(abs, 0)? as u64;
+            let want = avail.min(self.max_region / 2);
+            if rest < want {
+                // `want` fits in `usize`: it is at most half a region's size.
+                self.use_region(abs, want as usize)?;
+                rest = self.use_region(abs, 0)? as u64;
+            }
+            rest
+        };
+        // At most the rest of a region: fits in `usize`.
+        let n = rest.min(avail) as usize;
+        let r = match self.cursor.use_region_mut(abs, n) {
+            Ok(b) if b.len() == n => Ok(f(b)),
+            Ok(_) => Err(self.short(abs, n as u64)),
+            Err(e) => Err(e),
+        };
+        if !self.in_region(abs) || self.cursor.ofs_end() > self.region.1 {
+            // The cursor left the region it was known to use (or lost it to an error).
+            self.learn_region();
+        }
+        r
+    }
+
     // ---- region handling ----------------------------------------------------------------
 
     /// `use_region` on the cursor, keeping track of the region in use and of the largest region
@@ -729,6 +1232,8 @@ impl SlidingWindowMapBuffer {
     }
 }
 
+/// To copy the buffer into a writer, [`SlidingWindowMapBuffer::copy_to`] hands each window to
+/// it without copying; [`std::io::copy`] would copy through an 8 KiB buffer of its own.
 impl io::Read for SlidingWindowMapBuffer {
     /// Copies bytes from the position into `out`, across windows until `out` is full or the
     /// buffer ends, and advances the position. Returns 0 at or past the end.
@@ -838,5 +1343,44 @@ impl io::Seek for SlidingWindowMapBuffer {
     #[inline]
     fn stream_position(&mut self) -> io::Result<u64> {
         Ok(self.pos)
+    }
+}
+
+impl io::Write for SlidingWindowMapBuffer {
+    /// Writes all of `data` at the position, across windows, and advances the position past
+    /// it: Python's `mmap.write`. Returns `data.len()`.
+    ///
+    /// As in Python, a write that does not fit entirely between the position and the end of
+    /// the buffer is refused and writes nothing: an [`io::ErrorKind::WriteZero`] error that
+    /// wraps an [`Error::OutOfBounds`], with the position unchanged. (A buffer never grows by
+    /// writing; see [`resize`](SlidingWindowMapBuffer::resize).) Writing nothing returns
+    /// `Ok(0)`, wherever the position is.
+    ///
+    /// Other errors are those of [`WindowCursor::use_region_mut`] turned into [`io::Error`]s:
+    /// [`io::ErrorKind::PermissionDenied`] for [`Error::ReadOnly`] (the manager maps files
+    /// read-only), [`io::ErrorKind::ResourceBusy`] for [`Error::Busy`] (another cursor uses
+    /// these bytes). When such an error stops a write that crosses windows after some windows
+    /// were written, the bytes written so far are counted (and the position advanced past
+    /// them); the next call reports the error.
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.check_writable(self.pos)?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.check_range(self.pos, data.len() as u64) {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, e));
+        }
+        let (n, err) = self.write_in(self.pos, data);
+        self.pos += n as u64;
+        match err {
+            Some(e) if n == 0 => Err(e.into()),
+            _ => Ok(n),
+        }
+    }
+
+    /// [`SlidingWindowMapBuffer::flush`]: writes the changes made to the buffer's bytes back
+    /// to the file and waits for the write.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(SlidingWindowMapBuffer::flush(self)?)
     }
 }
