@@ -289,6 +289,22 @@ fn make_pack(dir: &Path) -> Option<PathBuf> {
     let mut args = vec!["hash-object", "-w"];
     args.extend(blobs.iter().map(String::as_str));
     git(dir, &args, None)?;
+    // `repack -a` packs what is reachable: commit the blobs.
+    git(dir, &["add", "."], None)?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=smmap",
+            "-c",
+            "user.email=smmap@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "blobs",
+        ],
+        None,
+    )?;
     git(dir, &["repack", "-a", "-d", "-q"], None)?;
     let packs = dir.join(".git/objects/pack");
     std::fs::read_dir(packs)
