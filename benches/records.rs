@@ -8,6 +8,7 @@
 //! - `record_iter`: `RecordIter` as an `Iterator` of `Result<Rec>`;
 //! - `record_iter_chunks`: `RecordIter::next_chunk`, a window of records at a time;
 //! - `table_get`: `RecordTable::get(i)` for every `i` in order;
+//! - `table_chunk_at`: `RecordTable::chunk_at(i)`, a window of records at a time;
 //! - `cursor_record`: `WindowCursor::record(offset)` for every offset in order.
 //!
 //! Every iteration makes a new manager (or a new map): every window is mapped and faulted in
@@ -123,6 +124,19 @@ fn table_get(path: &Path) -> u64 {
     sum
 }
 
+fn table_chunk_at(path: &Path) -> u64 {
+    let mut t = RecordTable::<Rec>::new(cursor(path), 0, RECORDS).unwrap();
+    let (mut i, mut sum) = (0, 0u64);
+    while i < t.len() {
+        let chunk = t.chunk_at(i).unwrap();
+        i += chunk.len() as u64;
+        for r in chunk {
+            sum = sum.wrapping_add(r.value());
+        }
+    }
+    sum
+}
+
 fn cursor_record(path: &Path) -> u64 {
     let mut c = cursor(path);
     let mut sum = 0u64;
@@ -132,18 +146,22 @@ fn cursor_record(path: &Path) -> u64 {
     sum
 }
 
+/// A benchmark's name and the scan it times.
+type Case = (&'static str, fn(&Path) -> u64);
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("records.bin");
     let expected = write_file(&path);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), FILE_SIZE);
 
-    let cases: [(&str, fn(&Path) -> u64); 6] = [
+    let cases: [Case; 7] = [
         ("raw_mmap", raw_mmap),
         ("raw_mmap_records", raw_mmap_records),
         ("record_iter", record_iter),
         ("record_iter_chunks", record_iter_chunks),
         ("table_get", table_get),
+        ("table_chunk_at", table_chunk_at),
         ("cursor_record", cursor_record),
     ];
     for (name, f) in cases {

@@ -77,7 +77,7 @@ struct Wrapped {
 }
 
 fn even_version(r: &Versioned) -> Result<(), String> {
-    if r.version() % 2 == 0 {
+    if r.version().is_multiple_of(2) {
         Ok(())
     } else {
         Err(format!("odd version {}", r.version()))
@@ -567,7 +567,7 @@ fn iterate_and_compare(path: &Path, data: &[u8], ofs: u64, count: Option<u64>) {
     // An error is expected after the whole records when the request asks for more.
     let err_at = match count {
         Some(n) if n > whole => Some(ofs + whole * 24),
-        None if ofs > len || (len - ofs) % 24 != 0 => Some(ofs + whole * 24),
+        None if ofs > len || !(len - ofs).is_multiple_of(24) => Some(ofs + whole * 24),
         _ => None,
     };
     for (name, c) in cursors(path) {
