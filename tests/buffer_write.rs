@@ -466,6 +466,35 @@ fn resize_grows_and_truncates_the_file() {
 }
 
 #[test]
+fn static_manager_writes_and_resizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut model) = random_file(dir.path(), "f", 5 * W + 9, 225);
+    let man = StaticWindowMapManager::builder()
+        .mode(MapMode::ReadWrite)
+        .build()
+        .unwrap();
+    let mut buf = SlidingWindowMapBuffer::new(man.make_cursor(&path).unwrap()).unwrap();
+    let mut pos = 0;
+    let mut r = rng(226);
+    for i in 0..200 {
+        let op = random_op(&mut r, model.len() as u64, 2260 + i);
+        apply(&mut buf, &mut model, &mut pos, &op);
+    }
+    buf.resize(9 * W as u64).unwrap();
+    model.resize(9 * W, 0);
+    for i in 0..200 {
+        let op = random_op(&mut r, model.len() as u64, 2262 + i);
+        apply(&mut buf, &mut model, &mut pos, &op);
+    }
+    buf.resize(2 * W as u64 + 1).unwrap();
+    model.truncate(2 * W + 1);
+    assert!(*buf.slice(0..buf.len()).unwrap() == model[..]);
+    buf.flush().unwrap();
+    drop(buf);
+    assert!(std::fs::read(&path).unwrap() == model);
+}
+
+#[test]
 fn resize_of_a_range_buffer_needs_the_end_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let (path, data) = random_file(dir.path(), "f", 4 * W, 219);

@@ -49,55 +49,10 @@
 //!
 //! # Writing
 //!
-//! Through a manager built with [`MapMode::ReadWrite`] (or [`MapMode::CopyOnWrite`], whose
-//! changes stay in this process), a buffer can be written like Python's `mmap`:
-//! [`std::io::Write`] and [`write_byte`](SlidingWindowMapBuffer::write_byte) write at the
-//! position and advance it; [`set`](SlidingWindowMapBuffer::set),
-//! [`write_at`](SlidingWindowMapBuffer::write_at),
-//! [`set_slice`](SlidingWindowMapBuffer::set_slice) and
-//! [`move_within`](SlidingWindowMapBuffer::move_within) write at an index;
-//! [`resize`](SlidingWindowMapBuffer::resize) grows or truncates the file;
-//! [`flush`](SlidingWindowMapBuffer::flush) and
-//! [`flush_range`](SlidingWindowMapBuffer::flush_range) write the changes back to the file. A
-//! buffer never grows by writing: writes past its end are errors, as in Python. Every write
-//! through a [`MapMode::ReadOnly`] manager is an [`Error::ReadOnly`].
-//!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::io::{Seek, SeekFrom, Write};
-//!
-//! # let dir = tempfile::tempdir()?;
-//! # let path = dir.path().join("data.txt");
-//! std::fs::write(&path, b"hello, mapped world")?;
-//! let man = smmap::SlidingWindowMapManager::builder()
-//!     .mode(smmap::MapMode::ReadWrite)
-//!     .build()?;
-//! let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
-//! buf.seek(SeekFrom::Start(7))?;
-//! buf.write_all(b"MAPPED")?;
-//! buf.set(0, b'H')?;
-//! buf.move_within(13, 12, 6)?; // memmove: "D world" becomes "DD worl"
-//! assert!(buf.write_all(b"too long").is_err()); // past the end: nothing written
-//! buf.flush()?;
-//! assert_eq!(std::fs::read(&path)?, b"Hello, MAPPEDD worl");
-//! # Ok(()) }
-//! ```
-//!
-//! Mutable access takes an *exclusive claim* on the region the buffer's cursor uses (see
-//! [`WindowCursor::use_region_mut`]): while the buffer holds it, other cursors and buffers are
-//! refused the bytes of that region and of regions that overlap it ([`Error::Busy`]), and a
-//! write is refused while others use them. This is checked at run time; the claim ends when
-//! the buffer moves to another region, [`unuse_region`](SlidingWindowMapBuffer::unuse_region)
-//! is called, or the buffer is dropped. Within one buffer, the borrow checker keeps a slice
-//! from living across a write: every view the buffer hands out borrows it.
-//!
-//! ```compile_fail,E0499
-//! # fn f(buf: &mut smmap::SlidingWindowMapBuffer) -> smmap::Result<()> {
-//! let head = buf.slice(0..4)?;
-//! buf.write_byte(b'x')?; // error: `*buf` is already borrowed
-//! assert_eq!(head[0], b'x');
-//! # Ok(()) }
-//! ```
+//! Through a writable manager, a buffer can be written like Python's `mmap`; the rules
+//! (exclusive claims on regions, checked at run time; no slice alive across a write, checked
+//! by the borrow checker) and an example are in the "Writing" section of
+//! [`SlidingWindowMapBuffer`]'s documentation.
 
 use std::borrow::Cow;
 use std::io;
@@ -127,13 +82,57 @@ const MOVE_CHUNK: u64 = 64 * 1024;
 /// from it and advance it, [`std::io::Seek`] moves it. Random access does not move the
 /// position.
 ///
-/// Through a writable manager, the buffer can also be written (see the [module
-/// documentation](self#writing)): [`std::io::Write`], [`write_byte`](Self::write_byte),
-/// [`set`](Self::set), [`write_at`](Self::write_at), [`move_within`](Self::move_within),
-/// [`resize`](Self::resize), [`flush`](Self::flush).
-///
 /// The buffer keeps the region it last used mapped (pinned) until it uses another one or is
-/// dropped, like its cursor; after a write it holds that region exclusively.
+/// dropped, like its cursor; after a write it holds that region exclusively (see below).
+///
+/// # Writing
+///
+/// Through a manager built with [`MapMode::ReadWrite`] (or [`MapMode::CopyOnWrite`], whose
+/// changes stay in this process), a buffer can be written like Python's `mmap`:
+/// [`std::io::Write`] and [`write_byte`](Self::write_byte) write at the position and advance
+/// it; [`set`](Self::set), [`write_at`](Self::write_at), [`set_slice`](Self::set_slice) and
+/// [`move_within`](Self::move_within) write at an index; [`resize`](Self::resize) grows or
+/// truncates the file; [`flush`](Self::flush) and [`flush_range`](Self::flush_range) write the
+/// changes back to the file. A buffer never grows by writing: writes past its end are errors,
+/// as in Python. Every write through a [`MapMode::ReadOnly`] manager is an
+/// [`Error::ReadOnly`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::{Seek, SeekFrom, Write};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("data.txt");
+/// std::fs::write(&path, b"hello, mapped world")?;
+/// let man = smmap::SlidingWindowMapManager::builder()
+///     .mode(smmap::MapMode::ReadWrite)
+///     .build()?;
+/// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+/// buf.seek(SeekFrom::Start(7))?;
+/// buf.write_all(b"MAPPED")?;
+/// buf.set(0, b'H')?;
+/// buf.move_within(13, 12, 6)?; // memmove: "D world" becomes "DD worl"
+/// assert!(buf.write_all(b"too long").is_err()); // past the end: nothing written
+/// buf.flush()?;
+/// assert_eq!(std::fs::read(&path)?, b"Hello, MAPPEDD worl");
+/// # Ok(()) }
+/// ```
+///
+/// Mutable access takes an *exclusive claim* on the region the buffer's cursor uses (see
+/// [`WindowCursor::use_region_mut`]): while the buffer holds it, other cursors and buffers are
+/// refused the bytes of that region and of regions that overlap it ([`Error::Busy`]), and a
+/// write is refused while others use them. This is checked at run time; the claim ends when
+/// the buffer moves to another region, [`unuse_region`](Self::unuse_region) is called, or the
+/// buffer is dropped. Within one buffer, the borrow checker keeps a slice from living across a
+/// write: every view the buffer hands out borrows it.
+///
+/// ```compile_fail,E0499
+/// # fn f(buf: &mut smmap::SlidingWindowMapBuffer) -> smmap::Result<()> {
+/// let head = buf.slice(0..4)?;
+/// buf.write_byte(b'x')?; // error: `*buf` is already borrowed
+/// assert_eq!(head[0], b'x');
+/// # Ok(()) }
+/// ```
 ///
 /// # Examples
 ///
