@@ -910,6 +910,9 @@ impl SlidingWindowMapBuffer {
             return Err(Error::ReadOnly {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(new_len),
+                op: "resize",
+                needs: crate::manager::NEEDS_RESIZE,
+                mode: self.cursor.shared().cfg.mode,
             });
         }
         let file_size = self.cursor.refresh_file_size()?;
@@ -1013,6 +1016,9 @@ impl SlidingWindowMapBuffer {
             return Err(Error::ReadOnly {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(pos),
+                op: "write",
+                needs: crate::manager::NEEDS_WRITE,
+                mode: MapMode::ReadOnly,
             });
         }
         Ok(())

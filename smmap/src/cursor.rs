@@ -371,6 +371,9 @@ impl WindowCursor {
             return Err(Error::ReadOnly {
                 path: self.location(),
                 offset,
+                op: "write",
+                needs: crate::manager::NEEDS_WRITE,
+                mode: self.man.cfg.mode,
             });
         }
         self.use_region(offset, size)?;

@@ -118,15 +118,20 @@ pub enum Error {
         /// What the validation hook said.
         message: String,
     },
-    /// A write was attempted through a manager built with [`MapMode::ReadOnly`](crate::MapMode).
-    #[error(
-        "{path} is mapped read-only: writing at offset {offset} needs MapMode::ReadWrite or MapMode::CopyOnWrite"
-    )]
+    /// A write (or a resize) was attempted through a manager whose [`MapMode`](crate::MapMode)
+    /// does not allow it: every write needs `ReadWrite` or `CopyOnWrite`, a resize `ReadWrite`.
+    #[error("{op} at offset {offset} of {path} needs {needs}, but the manager maps files {mode}")]
     ReadOnly {
         /// The file concerned.
         path: Location,
-        /// The offset of the write.
+        /// The offset of the write (for a resize, the new length).
         offset: u64,
+        /// What was attempted: `"write"` or `"resize"`.
+        op: &'static str,
+        /// The modes that allow it.
+        needs: &'static str,
+        /// The manager's mode.
+        mode: crate::MapMode,
     },
     /// The bytes are borrowed elsewhere in a way that conflicts with this request (a mutable view
     /// while other views of the same bytes are alive, or the reverse).

@@ -41,6 +41,21 @@ pub enum MapMode {
     CopyOnWrite,
 }
 
+impl std::fmt::Display for MapMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MapMode::ReadOnly => "read-only",
+            MapMode::ReadWrite => "read-write",
+            MapMode::CopyOnWrite => "copy-on-write",
+        })
+    }
+}
+
+/// What [`Error::ReadOnly`] says a write needs.
+pub(crate) const NEEDS_WRITE: &str = "MapMode::ReadWrite or MapMode::CopyOnWrite";
+/// What [`Error::ReadOnly`] says a resize needs.
+pub(crate) const NEEDS_RESIZE: &str = "MapMode::ReadWrite";
+
 /// A snapshot of a manager's counters, from [`stats`](SlidingWindowMapManager::stats).
 ///
 /// Requests that a cursor answers from its current region are counted in `hits` when the
@@ -717,6 +732,9 @@ impl Shared {
             return Err(Error::ReadOnly {
                 path: loc,
                 offset: new_len,
+                op: "resize",
+                needs: NEEDS_RESIZE,
+                mode: self.cfg.mode,
             });
         }
         // Live regions past the new end would raise SIGBUS when touched.
