@@ -2,9 +2,9 @@
 //!
 //! Use it through `smmap::MappedRecord`, which re-exports it; its documentation lives there.
 //!
-//! The crate is split like thiserror and serde: [`ast`] models the input (borrowed from syn,
-//! spans kept), [`attr`] parses `#[repr]` and `#[mapped]`, [`valid`] checks what the syntax can
-//! tell, and [`expand`] writes the implementation, leaving to compile-time assertions what only
+//! The crate is split like thiserror and serde: `ast` models the input (borrowed from syn,
+//! spans kept), `attr` parses `#[repr]` and `#[mapped]`, `valid` checks what the syntax can
+//! tell, and `expand` writes the implementation, leaving to compile-time assertions what only
 //! the compiler knows (type aliases, the real layout).
 
 use proc_macro::TokenStream;
