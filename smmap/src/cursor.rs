@@ -446,6 +446,21 @@ impl WindowCursor {
         Ok(())
     }
 
+    /// File offset of the current region's first byte (0 without one).
+    #[inline(always)]
+    pub(crate) fn window_begin(&self) -> u64 {
+        self.win_begin
+    }
+
+    /// All the bytes of the current region (empty without one), through the cached address.
+    #[inline(always)]
+    pub(crate) fn window_bytes(&self) -> &[u8] {
+        if self.win_len == 0 {
+            return &[];
+        }
+        self.window_slice(0, self.win_len as usize)
+    }
+
     /// The region the cursor holds, if any.
     #[inline]
     pub(crate) fn current_region(&self) -> Option<&Arc<Region>> {
@@ -474,6 +489,27 @@ impl WindowCursor {
     /// [`use_region`](Self::use_region).
     #[inline]
     pub fn record<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        // The hot path: the record lies in the current region.
+        let rel = offset.wrapping_sub(self.win_begin);
+        if T::SIZE > 0 && rel < self.win_len && T::SIZE as u64 <= self.win_len - rel {
+            self.hits += 1;
+            self.ofs = offset;
+            self.size = T::SIZE;
+        } else {
+            self.record_slow::<T>(offset)?;
+        }
+        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
+        let rec: &T = record::cast(bytes).expect("length checked");
+        if let Err(e) = rec.check() {
+            return Err(check_error::<T>(self.location(), offset, e));
+        }
+        Ok(rec)
+    }
+
+    /// Places the cursor on a region that holds the record at `offset`.
+    #[cold]
+    #[inline(never)]
+    fn record_slow<T: MappedRecord>(&mut self, offset: u64) -> Result<()> {
         if T::SIZE == 0 {
             if offset > self.file_size {
                 return Err(self.short_record(offset, 0));
@@ -481,16 +517,7 @@ impl WindowCursor {
         } else if self.use_region(offset, T::SIZE)?.len() != T::SIZE {
             return Err(self.short_record(offset, T::SIZE as u64));
         }
-        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
-        let rec: &T = record::cast(bytes).expect("length checked");
-        if let Err(e) = rec.check() {
-            return Err(check_error::<T>(
-                Location(self.path.as_deref().map(Path::to_path_buf)),
-                offset,
-                e,
-            ));
-        }
-        Ok(rec)
+        Ok(())
     }
 
     /// `count` consecutive records of type `T` from `offset`, read in place and checked.

@@ -510,8 +510,8 @@ impl<T: MappedRecord> RecordTable<T> {
         let rel = self.rel0 + k as usize * T::SIZE;
         let rec = self
             .cursor
-            .current_region()
-            .and_then(|r| r.map.bytes().get(rel..rel + T::SIZE))
+            .window_bytes()
+            .get(rel..rel + T::SIZE)
             .and_then(record::cast::<T>);
         match rec {
             Some(rec) => match rec.check() {
@@ -1044,11 +1044,10 @@ impl<T: MappedRecord + Copy> Iterator for RecordIter<T> {
             }
         }
         let pos = self.pos;
-        let r = self.cursor.current_region()?;
-        let rel = (pos - r.begin) as usize;
-        let rec: &T = r
-            .map
-            .bytes()
+        let rel = (pos - self.cursor.window_begin()) as usize;
+        let rec: &T = self
+            .cursor
+            .window_bytes()
             .get(rel..rel + T::SIZE)
             .and_then(record::cast)?;
         self.pos = pos + T::SIZE as u64;
