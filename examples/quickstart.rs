@@ -213,13 +213,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     let mrs = |d: std::time::Duration| RANDOM_READS as f64 / d.as_secs_f64() / 1e6;
+    let st = man.stats();
+    let miss_rate = st.misses as f64 / (st.hits + st.misses).max(1) as f64;
     println!(
-        "random: {:>8.3} s  {:>6.2} M records/s (pread: {:.3} s, {:.2} M records/s; {:.1}x)   checksum {rand_sum:#018x} ok",
+        "random: {:>8.3} s  {:>6.2} M records/s (pread: {:.3} s, {:.2} M records/s; {:.2}x)   checksum {rand_sum:#018x} ok",
         random.as_secs_f64(),
         mrs(random),
         pread.as_secs_f64(),
         mrs(pread),
         pread.as_secs_f64() / random.as_secs_f64()
+    );
+    println!(
+        "        {:.0}% of the reads needed a new window (the budget holds {:.0}% of the file): \
+         {:.1} us per new window (mmap, page fault, munmap of the evicted one)",
+        miss_rate * 100.0,
+        (man.max_mapped_memory_size() as f64 / file_size as f64 * 100.0).min(100.0),
+        random.as_secs_f64() * 1e6 / (st.misses.max(1) as f64)
     );
 
     // 3. The same random reads through a manager whose budget holds the whole file: after the
