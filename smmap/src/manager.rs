@@ -323,56 +323,9 @@ impl Shared {
         let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let meta = std::fs::metadata(&abs)
             .map_err(|e| io_err("stat", Location(Some(abs.clone())), None, e))?;
-        if !meta.is_file() {
-            return Err(io_err(
-                "map",
-                Location(Some(abs)),
-                None,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
-        }
-        let ident = (meta.dev(), meta.ino());
-        let mut st = self.lock();
-        let id = match st.by_ident.get(&ident) {
-            Some(&id) => {
-                let e = st
-                    .files
-                    .get_mut(&id)
-                    .expect("registry index points at a live entry");
-                e.users += 1;
-                if e.path.is_none() {
-                    e.path = Some(Arc::from(abs.as_path()));
-                    if e.fd.is_some() {
-                        let stamp = st.fd_lru.insert(id);
-                        st.files.get_mut(&id).expect("live").fd_lru = Some(stamp);
-                    }
-                }
-                id
-            }
-            None => {
-                let id = st.new_id();
-                st.files.insert(
-                    id,
-                    FileEntry {
-                        ident,
-                        exclusive: 0,
-                        unflushed: false,
-                        path: Some(Arc::from(abs.as_path())),
-                        fd: None,
-                        fd_lru: None,
-                        size: meta.len(),
-                        users: 1,
-                        regions: BTreeMap::new(),
-                        max_len: 0,
-                    },
-                );
-                st.by_ident.insert(ident, id);
-                id
-            }
-        };
-        let e = &st.files[&id];
-        let path = e.path.clone().expect("set above");
-        Ok((id, path, e.size.max(meta.len())))
+        let (id, path, size) =
+            self.register(&meta, Location(Some(abs.clone())), Some(abs), None)?;
+        Ok((id, path.expect("registered with a path"), size))
     }
 
     /// Registers a user of an open file; returns its id, its path if known, and its size.
@@ -380,35 +333,28 @@ impl Shared {
         let meta = file
             .metadata()
             .map_err(|e| io_err("fstat", Location(None), None, e))?;
+        self.register(&meta, Location(None), None, Some(file))
+    }
+
+    /// Registers a user of the file `meta` describes, known by `path` and/or open as `file`.
+    ///
+    /// A file already registered gains the path or the descriptor it lacked. A descriptor
+    /// handed over is kept (it cannot be reopened without a path), so others make room for it.
+    fn register(
+        &self,
+        meta: &std::fs::Metadata,
+        loc: Location,
+        path: Option<PathBuf>,
+        file: Option<File>,
+    ) -> Result<(FileId, Option<Arc<Path>>, u64)> {
         if !meta.is_file() {
-            return Err(io_err(
-                "map",
-                Location(None),
-                None,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
+            let err = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(io_err("map", loc, None, err));
         }
         let ident = (meta.dev(), meta.ino());
         let mut st = self.lock();
         let id = match st.by_ident.get(&ident) {
-            Some(&id) => {
-                let e = st
-                    .files
-                    .get_mut(&id)
-                    .expect("registry index points at a live entry");
-                e.users += 1;
-                if e.fd.is_none() {
-                    e.fd = Some(file);
-                    e.size = meta.len();
-                    let reopenable = e.path.is_some();
-                    st.opened_fd();
-                    if reopenable {
-                        let stamp = st.fd_lru.insert(id);
-                        st.files.get_mut(&id).expect("live").fd_lru = Some(stamp);
-                    }
-                }
-                id
-            }
+            Some(&id) => id,
             None => {
                 let id = st.new_id();
                 st.files.insert(
@@ -418,21 +364,40 @@ impl Shared {
                         exclusive: 0,
                         unflushed: false,
                         path: None,
-                        fd: Some(file),
+                        fd: None,
                         fd_lru: None,
                         size: meta.len(),
-                        users: 1,
+                        users: 0,
                         regions: BTreeMap::new(),
                         max_len: 0,
                     },
                 );
                 st.by_ident.insert(ident, id);
-                st.opened_fd();
                 id
             }
         };
-        // A descriptor handed over cannot be reopened, so it is kept; make room for it.
-        st.shed_descriptors(&self.cfg, id);
+        let handed_over = file.is_some();
+        let e = st.files.get_mut(&id).expect("registered above");
+        e.users += 1;
+        e.size = meta.len();
+        let adopt_path = e.path.is_none() && path.is_some();
+        if adopt_path {
+            e.path = path.map(|p| Arc::from(p.as_path()));
+        }
+        let adopt_fd = e.fd.is_none() && file.is_some();
+        if adopt_fd {
+            e.fd = file;
+            st.opened_fd();
+        }
+        // A descriptor that can now be reopened by path may be closed when idle.
+        let e = &st.files[&id];
+        if e.fd.is_some() && e.path.is_some() && e.fd_lru.is_none() {
+            let stamp = st.fd_lru.insert(id);
+            st.files.get_mut(&id).expect("live entry").fd_lru = Some(stamp);
+        }
+        if handed_over {
+            st.shed_descriptors(&self.cfg, id);
+        }
         let e = &st.files[&id];
         Ok((id, e.path.clone(), e.size))
     }
