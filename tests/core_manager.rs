@@ -614,3 +614,39 @@ fn enomem_is_retried_after_releasing_unused_regions() {
     assert_eq!(man.stats().retries, 2);
     assert_eq!(c.buffer(), &data[at as usize..at as usize + 100]);
 }
+
+#[test]
+fn a_reused_inode_number_is_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = random_file(dir.path(), "a", 100, 91);
+    let man = SlidingWindowMapManager::new();
+    let old = man.make_cursor(&a).unwrap(); // registered, nothing mapped
+    std::fs::remove_file(&a).unwrap();
+    // Whether or not the file system reuses the inode number, the new file is itself.
+    let (b, bdata) = random_file(dir.path(), "b", 100, 92);
+    let mut c = man.make_cursor(&b).unwrap();
+    assert_eq!(c.path().unwrap().file_name().unwrap(), "b");
+    assert_eq!(c.use_region(0, 100).unwrap(), &bdata[..]);
+    drop((old, c));
+    man.collect();
+    let s = man.stats();
+    assert_eq!((s.regions, s.open_descriptors), (0, 0));
+}
+
+#[test]
+fn growth_seen_by_another_cursor_serves_records_across_the_old_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut data) = random_file(dir.path(), "f", 100, 93);
+    let man = sliding(1 << 20, usize::MAX, usize::MAX);
+    let mut a = man.make_cursor(&path).unwrap();
+    assert_eq!(a.use_region(0, 0).unwrap(), &data[..]);
+    let more = common::random_bytes(100, 94);
+    std::fs::write(&path, [&data[..], &more[..]].concat()).unwrap();
+    data.extend_from_slice(&more);
+    let mut b = man.make_cursor(&path).unwrap();
+    assert_eq!(b.use_region(150, 10).unwrap(), &data[150..160]);
+    // `a` still holds the old whole-file region: a request across the old end is not cut
+    // short there.
+    assert_eq!(a.use_region(90, 20).unwrap(), &data[90..110]);
+    assert_eq!(a.record::<[u8; 16]>(95).unwrap(), &data[95..111]);
+}

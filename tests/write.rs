@@ -294,3 +294,81 @@ fn sigkill_after_flush_loses_nothing() {
     }
     assert_eq!(std::fs::read(&path).unwrap(), model);
 }
+
+#[test]
+fn managers_of_one_process_do_not_alias_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "f", 50_000, 79);
+    let rw1 = rw(small_window());
+    let ro = SlidingWindowMapManager::new();
+    // A read-only manager knows the file: the writer is refused.
+    let mut r = ro.make_cursor(&path).unwrap();
+    assert_eq!(r.use_region(0, 16).unwrap(), &data[..16]);
+    let mut w = rw1.make_cursor(&path).unwrap();
+    let e = w.use_region_mut(0, 16).unwrap_err();
+    assert!(matches!(e, Error::Busy { .. }), "{e:?}");
+    assert!(e.to_string().contains("another manager"), "{e}");
+    drop(r);
+    ro.collect();
+    // Once it forgot the file, the writer may write; then the other manager is refused.
+    w.use_region_mut(0, 4).unwrap().copy_from_slice(b"mine");
+    let mut r = ro.make_cursor(&path).unwrap();
+    assert!(matches!(r.use_region(0, 16), Err(Error::Busy { .. })));
+    let rw2 = rw(small_window());
+    let mut w2 = rw2.make_cursor(&path).unwrap();
+    assert!(matches!(
+        w2.use_region_mut(30_000, 4),
+        Err(Error::Busy { .. })
+    ));
+    // The claim ends when the writer moves on.
+    w.unuse_region();
+    assert_eq!(r.use_region(0, 4).unwrap(), b"mine");
+}
+
+#[test]
+fn private_changes_end_with_their_last_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "f", 10_000, 80);
+    let man = StaticWindowMapManager::builder()
+        .mode(MapMode::CopyOnWrite)
+        .build()
+        .unwrap();
+    let mut c = man.make_cursor(&path).unwrap();
+    c.use_region_mut(0, 1).unwrap()[0] = data[0] ^ 0xFF;
+    c.unuse_region();
+    let guard = c.pin::<u8>(0).unwrap();
+    drop(c);
+    assert_eq!(*guard, data[0] ^ 0xFF);
+    drop(guard);
+    assert_eq!(man.num_file_handles(), 0, "unmapped with its last holder");
+    let mut c = man.make_cursor(&path).unwrap();
+    assert_eq!(c.use_region(0, 1).unwrap()[0], data[0]);
+}
+
+#[test]
+fn flush_reports_a_file_it_cannot_reach_once_and_flushes_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (gone, _) = random_file(dir.path(), "gone", 6 * w, 81);
+    let (kept, mut model) = random_file(dir.path(), "kept", 6 * w, 82);
+    let man = SlidingWindowMapManager::builder()
+        .window_size(w)
+        .max_open_handles(1)
+        .mode(MapMode::ReadWrite)
+        .build()
+        .unwrap();
+    let mut c = man.make_cursor(&gone).unwrap();
+    c.use_region_mut(0, 1).unwrap()[0] = 9;
+    c.use_region((5 * w) as u64, 1).unwrap(); // the written window is evicted
+    man.collect(); // and the descriptor closed
+    std::fs::remove_file(&gone).unwrap();
+    let mut k = man.make_cursor(&kept).unwrap();
+    k.use_region_mut(10, 3).unwrap().copy_from_slice(b"abc");
+    model[10..13].copy_from_slice(b"abc");
+    assert!(man.flush().is_err());
+    assert!(man.flush().is_ok(), "reported once");
+    drop((c, k));
+    assert_eq!(std::fs::read(&kept).unwrap(), model);
+    assert_eq!(man.collect(), 2);
+    assert_eq!(man.stats().open_descriptors, 0);
+}

@@ -54,11 +54,11 @@ pub struct WindowCursor {
     hits: u64,
     /// The current region is held exclusively, for writing.
     excl: bool,
-    /// The current region's first byte and length (0 without a region), and whether it reaches
-    /// the end of the file: what the hot path needs, without following the region pointer.
+    /// The current region's first byte and length (0 without a region): what the hot path
+    /// needs, without following the region pointer. Requests that run past the region (for
+    /// instance past the end of the file as last read) take the slow path.
     win_begin: u64,
     win_len: u64,
-    win_eof: bool,
     /// The current region's first byte in memory (dangling without a region).
     win_ptr: NonNull<u8>,
 }
@@ -84,7 +84,6 @@ impl WindowCursor {
             excl: false,
             win_begin: 0,
             win_len: 0,
-            win_eof: false,
             win_ptr: NonNull::dangling(),
         }
     }
@@ -112,7 +111,7 @@ impl WindowCursor {
             let rest = self.win_len - rel;
             let want = if (size as u64).wrapping_sub(1) < rest {
                 Some(size)
-            } else if size == 0 || self.win_eof {
+            } else if size == 0 {
                 Some(rest as usize)
             } else {
                 None
@@ -154,13 +153,11 @@ impl WindowCursor {
                 let bytes = r.map.bytes();
                 self.win_begin = r.begin;
                 self.win_len = bytes.len() as u64;
-                self.win_eof = r.end() >= self.file_size;
                 self.win_ptr = NonNull::from(bytes).cast();
             }
             None => {
                 self.win_begin = 0;
                 self.win_len = 0;
-                self.win_eof = false;
                 self.win_ptr = NonNull::dangling();
             }
         }
@@ -291,15 +288,18 @@ impl WindowCursor {
     /// [`unuse_region`](Self::unuse_region) is called, or it is dropped), no other cursor or
     /// guard of the same manager may use bytes of that region, and this call is refused while
     /// any of them does. This is what keeps a `&mut [u8]` from aliasing other views of the same
-    /// bytes (two regions of one file map the same pages). Writes through
+    /// bytes (two regions of one file map the same pages). Other managers of the process are
+    /// coordinated too: a claim is refused while another manager knows the file (has cursors
+    /// on it or regions of it cached), and while the claim lasts, other managers refuse to map
+    /// the file. Writes through
     /// [`MapMode::ReadWrite`](crate::MapMode) reach the file (durably after a flush);
     /// through [`MapMode::CopyOnWrite`](crate::MapMode) they stay in this process.
     ///
     /// # Errors
     ///
     /// - [`Error::ReadOnly`] if the manager maps files read-only.
-    /// - [`Error::Busy`] if other cursors or guards use bytes of the region, or another cursor
-    ///   writes to them.
+    /// - [`Error::Busy`] if other cursors or guards use bytes of the region, another cursor
+    ///   writes to them, or another manager of this process maps the same file.
     /// - The errors of [`use_region`](Self::use_region).
     ///
     /// # Examples
@@ -615,7 +615,6 @@ impl Clone for WindowCursor {
             excl: false,
             win_begin: 0,
             win_len: 0,
-            win_eof: false,
             win_ptr: NonNull::dangling(),
         };
         c.set_window();

@@ -100,6 +100,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buffer;
+mod claims;
 mod cursor;
 mod error;
 mod lru;

@@ -21,6 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::claims;
 use crate::cursor::WindowCursor;
 use crate::error::{Error, Location, Result};
 use crate::lru::Lru;
@@ -249,6 +250,8 @@ impl FileEntry {
 }
 
 struct State {
+    /// This manager's id among the process's managers (see `claims.rs`).
+    mgr: u64,
     next_id: u64,
     files: IdMap<FileEntry>,
     by_ident: HashMap<(u64, u64), FileId>,
@@ -291,12 +294,22 @@ fn io_err(op: &'static str, path: Location, offset: Option<u64>, source: io::Err
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for e in st.files.values() {
+            claims::unregister(e.ident, st.mgr);
+        }
+    }
+}
+
 impl Shared {
     pub(crate) fn new(cfg: Config) -> Self {
         Shared {
             cfg,
             gran: sys::allocation_granularity() as u64,
             state: Mutex::new(State {
+                mgr: claims::new_manager(),
                 next_id: 1,
                 files: IdMap::default(),
                 by_ident: HashMap::new(),
@@ -353,10 +366,26 @@ impl Shared {
         }
         let ident = (meta.dev(), meta.ino());
         let mut st = self.lock();
+        // An entry that holds neither a descriptor nor a mapping does not keep its inode
+        // alive: if its path no longer leads to this identity, the inode number was reused by
+        // another file, which gets an entry of its own.
+        if let Some(&old) = st.by_ident.get(&ident) {
+            let e = &st.files[&old];
+            let stale = e.fd.is_none()
+                && e.regions.is_empty()
+                && e.path.as_deref().is_some_and(|p| {
+                    path.as_deref() != Some(p)
+                        && std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok() != Some(ident)
+                });
+            if stale {
+                st.by_ident.remove(&ident);
+            }
+        }
         let id = match st.by_ident.get(&ident) {
             Some(&id) => id,
             None => {
                 let id = st.new_id();
+                claims::register(ident, st.mgr);
                 st.files.insert(
                     id,
                     FileEntry {
@@ -488,10 +517,8 @@ impl Shared {
         if offset < known {
             let need = size.max(1).min(known - offset);
             if let Some(id) = e.find_covering(offset, need) {
-                if e.exclusive > 0 {
-                    let r = &st.regions[&id].region;
-                    st.check_not_exclusive(file, r.begin, r.end())?;
-                }
+                let r = &st.regions[&id].region;
+                st.check_not_exclusive(file, r.begin, r.end())?;
                 st.pin(id);
                 st.stats.hits += 1;
                 let region = st.regions[&id].region.clone();
@@ -516,7 +543,10 @@ impl Shared {
                 .metadata()
                 .map_err(|err| io_err("fstat", e.location(), Some(offset), err))?;
         let mut file_size = meta.len();
-        st.note_size(file, file_size)?;
+        if let Err(err) = st.note_size(file, file_size) {
+            st.close_fd_if_unneeded(file);
+            return Err(err);
+        }
         if cfg.mode == MapMode::CopyOnWrite {
             // Private changes fix the file's size as this process sees it: a new mapping of
             // bytes past them would hide them.
@@ -608,8 +638,9 @@ impl Shared {
                 .expect("ensured")
                 .metadata()
                 .map_err(|err| io_err("fstat", e.location(), None, err))?;
-        st.note_size(file, meta.len())?;
+        let noted = st.note_size(file, meta.len());
         st.close_fd_if_unneeded(file);
+        noted?;
         Ok(meta.len())
     }
 
@@ -637,12 +668,30 @@ impl Shared {
             });
         }
         let mode = self.cfg.mode;
+        if mode == MapMode::ReadOnly {
+            return Err(Error::ReadOnly {
+                path: e.location(),
+                offset: begin,
+                op: "write",
+                needs: NEEDS_WRITE,
+                mode,
+            });
+        }
+        // Another manager's mappings of this file would alias the mutable view.
+        if !claims::try_claim(e.ident, st.mgr) {
+            return Err(Error::Busy {
+                path: e.location(),
+                offset: begin,
+                end,
+                by: "another manager of this process that maps the same file",
+            });
+        }
         let slot = st.regions.get_mut(&region).expect("pinned");
         slot.exclusive = true;
-        match mode {
-            MapMode::ReadWrite => slot.written = true,
-            MapMode::CopyOnWrite => slot.private_dirty = true,
-            MapMode::ReadOnly => unreachable!("writes are refused before a claim"),
+        if mode == MapMode::ReadWrite {
+            slot.written = true;
+        } else {
+            slot.private_dirty = true;
         }
         st.files.get_mut(&file).expect("live entry").exclusive += 1;
         Ok(())
@@ -661,32 +710,14 @@ impl Shared {
             None => st.files.keys().copied().collect(),
         };
         let end = offset.saturating_add(len);
+        // Every file is flushed even if one fails; the first error is reported.
+        let mut first_err = None;
         for f in files {
-            let e = &st.files[&f];
-            for id in e.overlapping(offset, end).collect::<Vec<_>>() {
-                let slot = &st.regions[&id];
-                if !slot.written {
-                    continue;
-                }
-                let r = &slot.region;
-                let from = offset.max(r.begin) - r.begin;
-                let to = end.min(r.end()) - r.begin;
-                r.map
-                    .flush_range(from as usize, (to - from) as usize)
-                    .map_err(|err| io_err("msync", e.location(), Some(r.begin + from), err))?;
-            }
-            if e.unflushed {
-                st.ensure_fd(&self.cfg, f)?;
-                let e = &st.files[&f];
-                e.fd.as_ref()
-                    .expect("ensured")
-                    .sync_data()
-                    .map_err(|err| io_err("fdatasync", e.location(), None, err))?;
-                st.files.get_mut(&f).expect("live entry").unflushed = false;
-                st.close_fd_if_unneeded(f);
+            if let Err(e) = st.flush_file(&self.cfg, f, offset, end) {
+                first_err.get_or_insert(e);
             }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Grows or truncates a file to `new_len` bytes.
@@ -791,21 +822,71 @@ impl State {
         debug_assert!(slot.pins > 0);
         slot.pins -= 1;
         if slot.pins == 0 {
+            let file = slot.file;
             if slot.exclusive {
                 slot.exclusive = false;
-                let file = slot.file;
-                self.files.get_mut(&file).expect("live entry").exclusive -= 1;
+                let e = self.files.get_mut(&file).expect("live entry");
+                e.exclusive -= 1;
+                claims::release_claim(e.ident, self.mgr);
             }
             let slot = self.regions.get_mut(&id).expect("live region");
             if !slot.private_dirty {
                 slot.lru = Some(self.lru.insert(id));
+            } else if self.files[&file].users == 0 {
+                // The last holder of private changes of a file nobody uses any more.
+                slot.private_dirty = false;
+                self.evict(id, None, false);
             }
         }
+    }
+
+    /// Flushes the written regions of one file overlapping `[offset, end)`, and its pages
+    /// written through regions unmapped since the last flush.
+    fn flush_file(&mut self, cfg: &Config, f: FileId, offset: u64, end: u64) -> Result<()> {
+        // An earlier file's reopening may have released this one.
+        let Some(e) = self.files.get(&f) else {
+            return Ok(());
+        };
+        for id in e.overlapping(offset, end) {
+            let slot = &self.regions[&id];
+            if !slot.written {
+                continue;
+            }
+            let r = &slot.region;
+            let from = offset.max(r.begin) - r.begin;
+            let to = end.min(r.end()) - r.begin;
+            r.map
+                .flush_range(from as usize, (to - from) as usize)
+                .map_err(|err| io_err("msync", e.location(), Some(r.begin + from), err))?;
+        }
+        if !e.unflushed {
+            return Ok(());
+        }
+        // Reported once: a file that cannot be reopened (removed, renamed) cannot be synced
+        // later either.
+        self.files.get_mut(&f).expect("checked above").unflushed = false;
+        let synced = self.ensure_fd(cfg, f).and_then(|()| {
+            let e = &self.files[&f];
+            let fd = e.fd.as_ref().expect("ensured");
+            fd.sync_data()
+                .map_err(|err| io_err("fdatasync", e.location(), None, err))
+        });
+        self.close_fd_if_unneeded(f);
+        self.maybe_drop_file(f);
+        synced
     }
 
     /// Refuses a request that overlaps a region held exclusively by a writer.
     fn check_not_exclusive(&self, file: FileId, offset: u64, end: u64) -> Result<()> {
         let e = &self.files[&file];
+        if claims::claimed_elsewhere(e.ident, self.mgr) {
+            return Err(Error::Busy {
+                path: e.location(),
+                offset,
+                end,
+                by: "another manager of this process writing to the same file",
+            });
+        }
         if e.exclusive == 0 {
             return Ok(());
         }
@@ -904,10 +985,11 @@ impl State {
         );
         let file = slot.file;
         drop(slot);
+        // The file being worked on keeps its descriptor and its entry; the caller tidies up.
         if keep != Some(file) {
             self.close_fd_if_unneeded(file);
+            self.maybe_drop_file(file);
         }
-        self.maybe_drop_file(file);
     }
 
     /// Unmaps least recently used unpinned regions until a new region of `len` bytes fits the
@@ -1008,7 +1090,10 @@ impl State {
             return;
         }
         let e = self.files.remove(&file).expect("live entry");
-        self.by_ident.remove(&e.ident);
+        if self.by_ident.get(&e.ident) == Some(&file) {
+            self.by_ident.remove(&e.ident);
+        }
+        claims::unregister(e.ident, self.mgr);
         if let Some(stamp) = e.fd_lru {
             self.fd_lru.remove(stamp);
         }
