@@ -2,7 +2,7 @@
 //! `#[derive(MappedRecord)]` and read in place through a sliding window manager.
 //!
 //! ```text
-//! cargo run --example pack_index -- path/to/pack-XXXX.idx [hex-id ...]
+//! cargo run --example pack_index -- path/to/pack-<hash>.idx [hex-id ...]
 //! cargo run --example pack_index        # builds a small pack with git (or writes one itself)
 //! ```
 //!
