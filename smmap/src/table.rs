@@ -634,8 +634,8 @@ impl<T: MappedRecord> RecordTable<T> {
     #[inline]
     fn view(&self, rel: usize, count: usize) -> Option<&[T]> {
         self.cursor
-            .current_region()
-            .and_then(|r| r.map.bytes().get(rel..rel + count * T::SIZE))
+            .window_bytes()
+            .get(rel..rel + count * T::SIZE)
             .and_then(record::cast_slice::<T>)
     }
 
@@ -999,11 +999,11 @@ impl<T: MappedRecord> RecordIter<T> {
             }
         }
         let (pos, end) = (self.pos, self.chunk_end);
-        let r = self.cursor.current_region()?;
-        let (rel, len) = ((pos - r.begin) as usize, (end - pos) as usize);
-        let recs: &[T] = r
-            .map
-            .bytes()
+        let rel = (pos - self.cursor.window_begin()) as usize;
+        let len = (end - pos) as usize;
+        let recs: &[T] = self
+            .cursor
+            .window_bytes()
             .get(rel..rel + len)
             .and_then(record::cast_slice)?;
         let bad = recs
