@@ -346,11 +346,12 @@ fn private_changes_end_with_their_last_holder() {
 }
 
 #[test]
-fn flush_reports_a_file_it_cannot_reach_once_and_flushes_the_others() {
+fn flush_syncs_files_renamed_or_removed_after_writing_and_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let w = small_window();
     let (gone, _) = random_file(dir.path(), "gone", 6 * w, 81);
     let (kept, mut model) = random_file(dir.path(), "kept", 6 * w, 82);
+    let (moved, mut moved_model) = random_file(dir.path(), "moved", 6 * w, 83);
     let man = SlidingWindowMapManager::builder()
         .window_size(w)
         .max_open_handles(1)
@@ -360,15 +361,27 @@ fn flush_reports_a_file_it_cannot_reach_once_and_flushes_the_others() {
     let mut c = man.make_cursor(&gone).unwrap();
     c.use_region_mut(0, 1).unwrap()[0] = 9;
     c.use_region((5 * w) as u64, 1).unwrap(); // the written window is evicted
-    man.collect(); // and the descriptor closed
+    man.collect();
+    assert_eq!(
+        man.stats().open_descriptors,
+        1,
+        "a file with unflushed writes keeps its descriptor"
+    );
     std::fs::remove_file(&gone).unwrap();
+    let mut m = man.make_cursor(&moved).unwrap();
+    m.use_region_mut(7, 2).unwrap().copy_from_slice(b"zz");
+    moved_model[7..9].copy_from_slice(b"zz");
+    drop(m);
+    man.collect();
+    let renamed = dir.path().join("moved-away");
+    std::fs::rename(&moved, &renamed).unwrap();
     let mut k = man.make_cursor(&kept).unwrap();
     k.use_region_mut(10, 3).unwrap().copy_from_slice(b"abc");
     model[10..13].copy_from_slice(b"abc");
-    assert!(man.flush().is_err());
-    assert!(man.flush().is_ok(), "reported once");
+    man.flush().unwrap();
     drop((c, k));
     assert_eq!(std::fs::read(&kept).unwrap(), model);
+    assert_eq!(std::fs::read(&renamed).unwrap(), moved_model);
     assert_eq!(man.collect(), 2);
-    assert_eq!(man.stats().open_descriptors, 0);
+    assert_eq!(man.stats().open_descriptors, 0, "synced descriptors are closed");
 }

@@ -7,10 +7,24 @@
 //! bytes of a file on which another manager holds a claim.
 //!
 //! The check on the mapping path costs one atomic load while no claim exists in the process.
+//!
+//! Only shared writable mappings (`MapMode::ReadWrite`) take claims here: pages written through
+//! a private (copy-on-write) mapping are copies that no other mapping sees, so a copy-on-write
+//! manager's writers exclude only that manager's own views of the bytes.
+//!
+//! A resize is coordinated the same way ([`begin_resize`]): it holds an exclusive claim while it
+//! asks every other manager that knows the file to give up its cached regions past the new end
+//! (or to refuse, while one of them is pinned), so that no other manager maps the file between
+//! that check and the `ftruncate`.
+//!
+//! Lock order: a manager's lock may be held while this registry's lock is taken, never the
+//! reverse; nothing here calls into a manager while holding the registry's lock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+
+use crate::manager::Shared;
 
 type Ident = (u64, u64);
 
@@ -35,9 +49,62 @@ fn registry() -> MutexGuard<'static, HashMap<Ident, FileClaims>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+fn managers() -> MutexGuard<'static, HashMap<u64, Weak<Shared>>> {
+    static MANAGERS: OnceLock<Mutex<HashMap<u64, Weak<Shared>>>> = OnceLock::new();
+    MANAGERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A new manager's id.
 pub(crate) fn new_manager() -> u64 {
     NEXT_MANAGER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Makes manager `mgr` reachable by other managers' resizes.
+pub(crate) fn add_manager(mgr: u64, shared: Weak<Shared>) {
+    managers().insert(mgr, shared);
+}
+
+/// Manager `mgr` is going away.
+pub(crate) fn remove_manager(mgr: u64) {
+    managers().remove(&mgr);
+}
+
+/// An exclusive claim held for the duration of a resize; released on drop.
+pub(crate) struct ResizeClaim {
+    ident: Ident,
+    mgr: u64,
+}
+
+impl Drop for ResizeClaim {
+    fn drop(&mut self) {
+        release_claim(self.ident, self.mgr);
+    }
+}
+
+/// Starts a resize of `ident` by manager `mgr`: takes an exclusive claim (so that no other
+/// manager maps the file until the claim is dropped) and returns the other managers that know
+/// the file. `None` if another manager holds an exclusive claim on it.
+pub(crate) fn begin_resize(ident: Ident, mgr: u64) -> Option<(ResizeClaim, Vec<Arc<Shared>>)> {
+    let others: Vec<u64> = {
+        let mut reg = registry();
+        let f = reg.entry(ident).or_default();
+        if f.exclusive.keys().any(|&m| m != mgr) {
+            return None;
+        }
+        *f.exclusive.entry(mgr).or_insert(0) += 1;
+        CLAIMS.fetch_add(1, Ordering::SeqCst);
+        f.managers.keys().copied().filter(|&m| m != mgr).collect()
+    };
+    let claim = ResizeClaim { ident, mgr };
+    let all = managers();
+    let others = others
+        .iter()
+        .filter_map(|m| all.get(m).and_then(Weak::upgrade))
+        .collect();
+    Some((claim, others))
 }
 
 /// Manager `mgr` made an entry for the file `ident`.

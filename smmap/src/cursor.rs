@@ -221,7 +221,11 @@ impl WindowCursor {
         self.excl = false;
         self.win_len = 0;
         if let Some(r) = self.region.take() {
-            self.man.unpin(r.id, std::mem::take(&mut self.hits));
+            let id = r.id;
+            // The manager unmaps a region only when it holds the last reference to it: ours goes
+            // before the unpin makes the region evictable.
+            drop(r);
+            self.man.unpin(id, std::mem::take(&mut self.hits));
         }
     }
 

@@ -135,7 +135,7 @@ pub enum Error {
     },
     /// The bytes are borrowed elsewhere in a way that conflicts with this request (a mutable view
     /// while other views of the same bytes are alive, or the reverse).
-    #[error("bytes {offset}..{end} of {path} are borrowed {by}")]
+    #[error("bytes {offset}..{end} of {path} are in use by {by}")]
     Busy {
         /// The file concerned.
         path: Location,

@@ -20,6 +20,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use crate::claims;
 use crate::cursor::WindowCursor;
@@ -114,6 +115,8 @@ pub struct RegionInfo {
 }
 
 pub(crate) type FileId = u64;
+/// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
+const MAX_ALT_PATHS: usize = 4;
 pub(crate) type RegionId = u64;
 
 /// A hasher for the manager's ids: sequential integers, spread by a multiplication
@@ -189,13 +192,20 @@ struct RegionSlot {
 
 struct FileEntry {
     ident: (u64, u64),
+    /// The file's birth time where the system reports one: it tells a file from a later one
+    /// that reuses its inode number.
+    born: Option<SystemTime>,
     /// Regions of this file held exclusively by a writer.
     exclusive: usize,
     /// A written shared region was unmapped since the last flush: its pages are flushed
     /// through the descriptor.
     unflushed: bool,
     path: Option<Arc<Path>>,
-    fd: Option<File>,
+    /// Other paths the file was known by, newest first (at most `MAX_ALT_PATHS`): tried in turn
+    /// when `path` no longer leads to the file.
+    alt_paths: Vec<Arc<Path>>,
+    /// Shared with flushes in progress, which sync it outside the manager's lock.
+    fd: Option<Arc<File>>,
     fd_lru: Option<u64>,
     size: u64,
     users: usize,
@@ -249,9 +259,25 @@ impl FileEntry {
     }
 }
 
+/// The descriptor of a file written through regions that are unmapped now, kept open until a
+/// flush syncs it: closing it would leave nothing to `fdatasync` if the file were renamed or
+/// removed meanwhile.
+struct Unsynced {
+    ident: (u64, u64),
+    loc: Location,
+    fd: Arc<File>,
+}
+
 struct State {
     /// This manager's id among the process's managers (see `claims.rs`).
     mgr: u64,
+    mode: MapMode,
+    /// Descriptors of files forgotten with unflushed writes (counted in `open_fds`).
+    unsynced: Vec<Unsynced>,
+    /// A failure to sync a descriptor closed for the budget, for the next flush to report.
+    sync_error: Option<Error>,
+    /// Flushes in progress: they hold references to regions outside the lock.
+    flushing: usize,
     next_id: u64,
     files: IdMap<FileEntry>,
     by_ident: HashMap<(u64, u64), FileId>,
@@ -297,6 +323,7 @@ fn io_err(op: &'static str, path: Location, offset: Option<u64>, source: io::Err
 impl Drop for Shared {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        claims::remove_manager(st.mgr);
         for e in st.files.values() {
             claims::unregister(e.ident, st.mgr);
         }
@@ -304,12 +331,20 @@ impl Drop for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: Config) -> Self {
-        Shared {
+    /// A new manager's shared state, reachable by the other managers of the process (see
+    /// `claims.rs`).
+    pub(crate) fn new(cfg: Config) -> Arc<Self> {
+        let mgr = claims::new_manager();
+        let mode = cfg.mode;
+        let shared = Arc::new(Shared {
             cfg,
             gran: sys::allocation_granularity() as u64,
             state: Mutex::new(State {
-                mgr: claims::new_manager(),
+                mgr,
+                mode,
+                unsynced: Vec::new(),
+                sync_error: None,
+                flushing: 0,
                 next_id: 1,
                 files: IdMap::default(),
                 by_ident: HashMap::new(),
@@ -320,7 +355,9 @@ impl Shared {
                 open_fds: 0,
                 stats: Stats::default(),
             }),
-        }
+        });
+        claims::add_manager(mgr, Arc::downgrade(&shared));
+        shared
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -351,8 +388,12 @@ impl Shared {
 
     /// Registers a user of the file `meta` describes, known by `path` and/or open as `file`.
     ///
-    /// A file already registered gains the path or the descriptor it lacked. A descriptor
-    /// handed over is kept (it cannot be reopened without a path), so others make room for it.
+    /// A file has one entry per manager while anything refers to it: a file already
+    /// registered gains the path it is known by now (the path it was registered with may have
+    /// been renamed away) and the descriptor it lacked. A descriptor handed over is kept (it
+    /// cannot be reopened without a path), so others make room for it; one whose access mode
+    /// does not fit the manager's mode is not used: the file is reopened by path, or, without a
+    /// path, the call fails.
     fn register(
         &self,
         meta: &std::fs::Metadata,
@@ -365,22 +406,47 @@ impl Shared {
             return Err(io_err("map", loc, None, err));
         }
         let ident = (meta.dev(), meta.ino());
+        let born = meta.created().ok();
+        let fits = file
+            .as_ref()
+            .map(|f| sys::access_fits(f, self.cfg.mode))
+            .transpose()
+            .map_err(|err| io_err("fcntl", loc.clone(), None, err))?;
         let mut st = self.lock();
-        // An entry that holds neither a descriptor nor a mapping does not keep its inode
-        // alive: if its path no longer leads to this identity, the inode number was reused by
-        // another file, which gets an entry of its own.
+        // An entry whose file was born at another time is of a file that is gone (it holds no
+        // descriptor and no mapping, or the inode could not have been reused): the new file
+        // gets an entry of its own, and the old entry's cursors find their file replaced.
         if let Some(&old) = st.by_ident.get(&ident) {
             let e = &st.files[&old];
-            let stale = e.fd.is_none()
-                && e.regions.is_empty()
-                && e.path.as_deref().is_some_and(|p| {
-                    path.as_deref() != Some(p)
-                        && std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok() != Some(ident)
-                });
-            if stale {
+            let reused = matches!((e.born, born), (Some(a), Some(b)) if a != b);
+            if reused && e.fd.is_none() && e.regions.is_empty() {
                 st.by_ident.remove(&ident);
             }
         }
+        let known_path = st
+            .by_ident
+            .get(&ident)
+            .is_some_and(|id| st.files[id].path.is_some());
+        let file = match (file, fits) {
+            (Some(_), Some(false)) if path.is_none() && !known_path => {
+                return Err(io_err(
+                    "map",
+                    loc,
+                    None,
+                    io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "the file was not opened with the access a {} manager needs (read \
+                             for every mode, and write for read-write)",
+                            self.cfg.mode
+                        ),
+                    ),
+                ));
+            }
+            // Reopened by path when needed.
+            (Some(_), Some(false)) => None,
+            (file, _) => file,
+        };
         let id = match st.by_ident.get(&ident) {
             Some(&id) => id,
             None => {
@@ -390,9 +456,11 @@ impl Shared {
                     id,
                     FileEntry {
                         ident,
+                        born,
                         exclusive: 0,
                         unflushed: false,
                         path: None,
+                        alt_paths: Vec::new(),
                         fd: None,
                         fd_lru: None,
                         size: meta.len(),
@@ -409,13 +477,23 @@ impl Shared {
         let e = st.files.get_mut(&id).expect("registered above");
         e.users += 1;
         e.size = meta.len();
-        let adopt_path = e.path.is_none() && path.is_some();
-        if adopt_path {
-            e.path = path.map(|p| Arc::from(p.as_path()));
+        if e.born.is_none() {
+            e.born = born;
+        }
+        // The path just stat'ed leads to the file now; the one it was known by may not.
+        if let Some(p) = path {
+            let p: Arc<Path> = Arc::from(p.as_path());
+            if e.path.as_deref() != Some(&*p) {
+                e.alt_paths.retain(|a| **a != *p);
+                if let Some(old) = e.path.replace(p) {
+                    e.alt_paths.insert(0, old);
+                    e.alt_paths.truncate(MAX_ALT_PATHS);
+                }
+            }
         }
         let adopt_fd = e.fd.is_none() && file.is_some();
         if adopt_fd {
-            e.fd = file;
+            e.fd = file.map(Arc::new);
             st.opened_fd();
         }
         // A descriptor that can now be reopened by path may be closed when idle.
@@ -531,8 +609,32 @@ impl Shared {
         self.map_new(&mut st, file, offset, size)
     }
 
-    /// Maps a new region for the request, after re-reading the file's size.
+    /// Maps a new region for the request, after re-reading the file's size. Whatever fails, a
+    /// descriptor opened for it does not outlive the failure unless a region needs it.
     fn map_new(&self, st: &mut State, file: FileId, offset: u64, size: u64) -> Result<Obtained> {
+        let e = &st.files[&file];
+        if claims::claimed_elsewhere(e.ident, st.mgr) {
+            return Err(Error::Busy {
+                path: e.location(),
+                offset,
+                end: offset.saturating_add(size.max(1)),
+                by: "another manager of this process writing to the same file",
+            });
+        }
+        let got = self.map_new_inner(st, file, offset, size);
+        if got.is_err() {
+            st.close_fd_if_unneeded(file);
+        }
+        got
+    }
+
+    fn map_new_inner(
+        &self,
+        st: &mut State,
+        file: FileId,
+        offset: u64,
+        size: u64,
+    ) -> Result<Obtained> {
         let cfg = &self.cfg;
         // The size is re-read at every new mapping.
         st.ensure_fd(cfg, file)?;
@@ -543,10 +645,7 @@ impl Shared {
                 .metadata()
                 .map_err(|err| io_err("fstat", e.location(), Some(offset), err))?;
         let mut file_size = meta.len();
-        if let Err(err) = st.note_size(file, file_size) {
-            st.close_fd_if_unneeded(file);
-            return Err(err);
-        }
+        st.note_size(file, file_size)?;
         if cfg.mode == MapMode::CopyOnWrite {
             // Private changes fix the file's size as this process sees it: a new mapping of
             // bytes past them would hide them.
@@ -563,7 +662,6 @@ impl Shared {
         }
         let loc = st.files[&file].location();
         if offset >= file_size {
-            st.close_fd_if_unneeded(file);
             return Err(Error::OutOfBounds {
                 path: loc,
                 offset,
@@ -599,7 +697,7 @@ impl Shared {
                 ),
             ));
         };
-        st.make_room(cfg, len, file);
+        // Mapped first, room made after: a mapping that fails evicts nothing.
         let fd = st.files[&file].fd.as_ref().expect("ensured");
         let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode) {
             Err(err) if sys::is_resource_exhaustion(&err) => {
@@ -610,13 +708,8 @@ impl Shared {
             }
             other => other,
         };
-        let map = match mapped {
-            Ok(m) => m,
-            Err(err) => {
-                st.close_fd_if_unneeded(file);
-                return Err(io_err("mmap", loc, Some(begin), err));
-            }
-        };
+        let map = mapped.map_err(|err| io_err("mmap", loc, Some(begin), err))?;
+        st.make_room(cfg, len, file);
         let id = st.new_id();
         let region = Arc::new(Region { begin, id, map });
         st.insert_region(file, region.clone());
@@ -631,23 +724,30 @@ impl Shared {
     /// Re-reads the size of a file (through its descriptor, opening it if needed).
     pub(crate) fn refresh_size(&self, file: FileId) -> Result<u64> {
         let mut st = self.lock();
-        st.ensure_fd(&self.cfg, file)?;
-        let e = &st.files[&file];
-        let meta =
-            e.fd.as_ref()
-                .expect("ensured")
-                .metadata()
-                .map_err(|err| io_err("fstat", e.location(), None, err))?;
-        let noted = st.note_size(file, meta.len());
+        let size = st.ensure_fd(&self.cfg, file).and_then(|()| {
+            let e = &st.files[&file];
+            let meta =
+                e.fd.as_ref()
+                    .expect("ensured")
+                    .metadata()
+                    .map_err(|err| io_err("fstat", e.location(), None, err))?;
+            st.note_size(file, meta.len())?;
+            Ok(meta.len())
+        });
         st.close_fd_if_unneeded(file);
-        noted?;
-        Ok(meta.len())
+        size
     }
 
     // ---- writing ------------------------------------------------------------------------
 
     /// Makes the caller's pin of `region` exclusive, for writing: refused while anyone else
     /// pins this region or another region of the file that overlaps it.
+    ///
+    /// Through a shared mapping ([`MapMode::ReadWrite`]) the claim is also refused while
+    /// another manager of the process knows the file, and the file keeps its descriptor until
+    /// a flush has synced what is written. Through a private mapping the other (cached)
+    /// regions that overlap the claimed one are unmapped: they show the file's bytes, and the
+    /// region with the private changes must be what serves them from now on.
     pub(crate) fn claim_exclusive(&self, file: FileId, region: RegionId) -> Result<()> {
         let mut st = self.lock();
         let slot = &st.regions[&region];
@@ -668,23 +768,39 @@ impl Shared {
             });
         }
         let mode = self.cfg.mode;
-        if mode == MapMode::ReadOnly {
-            return Err(Error::ReadOnly {
-                path: e.location(),
-                offset: begin,
-                op: "write",
-                needs: NEEDS_WRITE,
-                mode,
-            });
-        }
-        // Another manager's mappings of this file would alias the mutable view.
-        if !claims::try_claim(e.ident, st.mgr) {
-            return Err(Error::Busy {
-                path: e.location(),
-                offset: begin,
-                end,
-                by: "another manager of this process that maps the same file",
-            });
+        match mode {
+            MapMode::ReadOnly => {
+                return Err(Error::ReadOnly {
+                    path: e.location(),
+                    offset: begin,
+                    op: "write",
+                    needs: NEEDS_WRITE,
+                    mode,
+                });
+            }
+            MapMode::ReadWrite => {
+                // What is written must be synced by a later flush, through a descriptor.
+                st.ensure_fd(&self.cfg, file)?;
+                let e = &st.files[&file];
+                // Another manager's mappings of this file would alias the mutable view.
+                if !claims::try_claim(e.ident, st.mgr) {
+                    return Err(Error::Busy {
+                        path: e.location(),
+                        offset: begin,
+                        end,
+                        by: "another manager of this process that maps the same file",
+                    });
+                }
+            }
+            MapMode::CopyOnWrite => {
+                let stale: Vec<RegionId> = e
+                    .overlapping(begin, end)
+                    .filter(|&id| id != region)
+                    .collect();
+                for id in stale {
+                    st.evict(id, Some(file), false);
+                }
+            }
         }
         let slot = st.regions.get_mut(&region).expect("pinned");
         slot.exclusive = true;
@@ -698,32 +814,122 @@ impl Shared {
     }
 
     /// Writes the changes made to `[offset, offset + len)` of `file` (every file if `None`)
-    /// back to disk and waits for them: `msync(MS_SYNC)` of the live regions, and `fdatasync`
-    /// for files whose written regions were unmapped since.
+    /// back to disk and waits for them: `msync(MS_SYNC)` of the written live regions, and
+    /// `fdatasync` for files whose written regions were unmapped since the last flush
+    /// (including files the manager has forgotten since).
+    ///
+    /// The work is collected under the lock and done outside it, so that a slow disk does not
+    /// hold up other cursors; the regions and descriptors being synced are referenced by the
+    /// flush meanwhile (an eviction during the flush unmaps its region when the flush is done).
     pub(crate) fn flush(&self, file: Option<FileId>, offset: u64, len: u64) -> Result<()> {
         if self.cfg.mode != MapMode::ReadWrite {
             return Ok(());
         }
-        let mut st = self.lock();
-        let files: Vec<FileId> = match file {
-            Some(f) => vec![f],
-            None => st.files.keys().copied().collect(),
-        };
         let end = offset.saturating_add(len);
-        // Every file is flushed even if one fails; the first error is reported.
-        let mut first_err = None;
-        for f in files {
-            if let Err(e) = st.flush_file(&self.cfg, f, offset, end) {
-                first_err.get_or_insert(e);
+        let mut regions: Vec<(Arc<Region>, Location, usize, usize)> = Vec::new();
+        let mut fds: Vec<(Arc<File>, Location)> = Vec::new();
+        let mut first_err;
+        {
+            let mut st = self.lock();
+            first_err = st.sync_error.take();
+            let files: Vec<FileId> = match file {
+                Some(f) => vec![f],
+                None => st.files.keys().copied().collect(),
+            };
+            let idents: Vec<(u64, u64)> = files.iter().map(|f| st.files[f].ident).collect();
+            for f in files {
+                let st = &mut *st;
+                let e = &st.files[&f];
+                let loc = e.location();
+                for id in e.overlapping(offset, end).collect::<Vec<_>>() {
+                    let slot = st.regions.get_mut(&id).expect("live region");
+                    if !slot.written {
+                        continue;
+                    }
+                    // Synced below; written again only under a new claim.
+                    if !slot.exclusive && offset == 0 && end == u64::MAX {
+                        slot.written = false;
+                    }
+                    let r = &slot.region;
+                    let from = offset.max(r.begin) - r.begin;
+                    let to = end.min(r.end()) - r.begin;
+                    regions.push((r.clone(), loc.clone(), from as usize, (to - from) as usize));
+                }
+                if st.files[&f].unflushed {
+                    // A dirty file keeps its descriptor; should it have lost it, it is reopened.
+                    match st.ensure_fd(&self.cfg, f) {
+                        Ok(()) => {
+                            let e = st.files.get_mut(&f).expect("live entry");
+                            e.unflushed = false;
+                            fds.push((e.fd.clone().expect("ensured"), loc.clone()));
+                        }
+                        Err(err) => {
+                            first_err.get_or_insert(err);
+                        }
+                    }
+                }
+                // Clean again: its descriptor may be closed when idle.
+                let clean = !st.is_dirty(f);
+                let e = &st.files[&f];
+                if clean && e.fd.is_some() && e.path.is_some() && e.fd_lru.is_none() {
+                    let stamp = st.fd_lru.insert(f);
+                    st.files.get_mut(&f).expect("live entry").fd_lru = Some(stamp);
+                }
+            }
+            let mut i = 0;
+            while i < st.unsynced.len() {
+                if file.is_none() || idents.contains(&st.unsynced[i].ident) {
+                    let u = st.unsynced.remove(i);
+                    st.open_fds -= 1;
+                    st.stats.descriptors_closed += 1;
+                    fds.push((u.fd, u.loc));
+                } else {
+                    i += 1;
+                }
+            }
+            st.flushing += 1;
+        }
+        for (r, loc, from, len) in &regions {
+            if let Err(err) = r.map.flush_range(*from, *len) {
+                first_err.get_or_insert(io_err("msync", loc.clone(), Some(r.begin + *from as u64), err));
+            }
+        }
+        for (fd, loc) in &fds {
+            if let Err(err) = fd.sync_data() {
+                first_err.get_or_insert(io_err("fdatasync", loc.clone(), None, err));
+            }
+        }
+        {
+            let mut st = self.lock();
+            // The references go under the lock, so that an eviction meanwhile sees them.
+            drop(regions);
+            drop(fds);
+            st.flushing -= 1;
+            // Files synced above may now close their descriptors and be forgotten.
+            let files: Vec<FileId> = match file {
+                Some(f) if st.files.contains_key(&f) => vec![f],
+                Some(_) => Vec::new(),
+                None => st.files.keys().copied().collect(),
+            };
+            for f in files {
+                st.close_fd_if_unneeded(f);
             }
         }
         first_err.map_or(Ok(()), Err)
     }
 
     /// Grows or truncates a file to `new_len` bytes.
+    ///
+    /// Coordinated with the other managers of the process: while the resize lasts it holds an
+    /// exclusive claim on the file (they refuse to map it), it is refused while one of them
+    /// pins bytes past the new end, and their cached regions past it are unmapped before the
+    /// file is truncated.
     pub(crate) fn resize(&self, file: FileId, new_len: u64) -> Result<()> {
-        let mut st = self.lock();
-        let loc = st.files[&file].location();
+        let (ident, loc, mgr) = {
+            let st = self.lock();
+            let e = &st.files[&file];
+            (e.ident, e.location(), st.mgr)
+        };
         if self.cfg.mode != MapMode::ReadWrite {
             return Err(Error::ReadOnly {
                 path: loc,
@@ -733,11 +939,25 @@ impl Shared {
                 mode: self.cfg.mode,
             });
         }
-        // Live regions past the new end would raise SIGBUS when touched.
+        let Some((_claim, others)) = claims::begin_resize(ident, mgr) else {
+            return Err(Error::Busy {
+                path: loc,
+                offset: new_len,
+                end: u64::MAX,
+                by: "another manager of this process writing to the same file",
+            });
+        };
+        for other in &others {
+            other.give_up_past(ident, new_len, &loc)?;
+        }
+        drop(others);
+        let mut st = self.lock();
         let e = &st.files[&file];
+        // Live regions past the new end would raise SIGBUS when touched; so would private
+        // changes, which cannot be moved.
         let pinned_past = e
             .overlapping(new_len, u64::MAX)
-            .filter(|id| st.regions[id].pins > 0)
+            .filter(|id| st.regions[id].pins > 0 || st.regions[id].private_dirty)
             .map(|id| st.regions[&id].region.end())
             .max();
         if let Some(end) = pinned_past {
@@ -745,18 +965,60 @@ impl Shared {
                 path: loc,
                 offset: new_len,
                 end,
-                by: "live regions past the new end",
+                by: "cursors or guards using bytes past the new end",
             });
         }
-        st.ensure_fd(&self.cfg, file)?;
-        let e = &st.files[&file];
-        e.fd.as_ref()
-            .expect("ensured")
-            .set_len(new_len)
-            .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))?;
-        st.note_size(file, new_len)?;
+        let done = st.ensure_fd(&self.cfg, file).and_then(|()| {
+            let e = &st.files[&file];
+            e.fd.as_ref()
+                .expect("ensured")
+                .set_len(new_len)
+                .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))
+        });
+        if done.is_ok() {
+            // The new length reaches the disk with the next flush.
+            st.files.get_mut(&file).expect("live entry").unflushed = true;
+        }
+        let noted = done.and_then(|()| st.note_size(file, new_len));
         // A region that covered the whole file does not any more, and the reverse.
         st.close_fd_if_unneeded(file);
+        noted
+    }
+
+    /// Another manager of the process is about to truncate the file `ident` to `new_len`
+    /// bytes: unmaps this manager's cached regions past it, or refuses while one is pinned.
+    fn give_up_past(&self, ident: (u64, u64), new_len: u64, loc: &Location) -> Result<()> {
+        let mut st = self.lock();
+        let ids: Vec<FileId> = st
+            .files
+            .iter()
+            .filter(|(_, e)| e.ident == ident)
+            .map(|(id, _)| *id)
+            .collect();
+        for f in ids {
+            let e = &st.files[&f];
+            let past: Vec<RegionId> = e.overlapping(new_len, u64::MAX).collect();
+            if let Some(end) = past
+                .iter()
+                .filter(|id| st.regions[id].pins > 0 || st.regions[id].private_dirty)
+                .map(|id| st.regions[id].region.end())
+                .max()
+            {
+                return Err(Error::Busy {
+                    path: loc.clone(),
+                    offset: new_len,
+                    end,
+                    by: "another manager's cursors or guards using bytes past the new end",
+                });
+            }
+            for id in past {
+                st.evict(id, Some(f), false);
+            }
+            let e = st.files.get_mut(&f).expect("live entry");
+            e.size = e.size.min(new_len);
+            st.close_fd_if_unneeded(f);
+            st.maybe_drop_file(f);
+        }
         Ok(())
     }
 
@@ -827,7 +1089,10 @@ impl State {
                 slot.exclusive = false;
                 let e = self.files.get_mut(&file).expect("live entry");
                 e.exclusive -= 1;
-                claims::release_claim(e.ident, self.mgr);
+                // Only shared mappings take process-wide claims (see `claims.rs`).
+                if self.mode == MapMode::ReadWrite {
+                    claims::release_claim(e.ident, self.mgr);
+                }
             }
             let slot = self.regions.get_mut(&id).expect("live region");
             if !slot.private_dirty {
@@ -838,42 +1103,6 @@ impl State {
                 self.evict(id, None, false);
             }
         }
-    }
-
-    /// Flushes the written regions of one file overlapping `[offset, end)`, and its pages
-    /// written through regions unmapped since the last flush.
-    fn flush_file(&mut self, cfg: &Config, f: FileId, offset: u64, end: u64) -> Result<()> {
-        // An earlier file's reopening may have released this one.
-        let Some(e) = self.files.get(&f) else {
-            return Ok(());
-        };
-        for id in e.overlapping(offset, end) {
-            let slot = &self.regions[&id];
-            if !slot.written {
-                continue;
-            }
-            let r = &slot.region;
-            let from = offset.max(r.begin) - r.begin;
-            let to = end.min(r.end()) - r.begin;
-            r.map
-                .flush_range(from as usize, (to - from) as usize)
-                .map_err(|err| io_err("msync", e.location(), Some(r.begin + from), err))?;
-        }
-        if !e.unflushed {
-            return Ok(());
-        }
-        // Reported once: a file that cannot be reopened (removed, renamed) cannot be synced
-        // later either.
-        self.files.get_mut(&f).expect("checked above").unflushed = false;
-        let synced = self.ensure_fd(cfg, f).and_then(|()| {
-            let e = &self.files[&f];
-            let fd = e.fd.as_ref().expect("ensured");
-            fd.sync_data()
-                .map_err(|err| io_err("fdatasync", e.location(), None, err))
-        });
-        self.close_fd_if_unneeded(f);
-        self.maybe_drop_file(f);
-        synced
     }
 
     /// Refuses a request that overlaps a region held exclusively by a writer.
@@ -919,10 +1148,12 @@ impl State {
             .collect();
         let mut pinned_end = 0;
         for id in past {
-            if self.regions[&id].pins == 0 {
+            // Private changes are kept as long as their file has users, like a pinned region.
+            let slot = &self.regions[&id];
+            if slot.pins == 0 && !slot.private_dirty {
                 self.evict(id, Some(file), false);
             } else {
-                pinned_end = pinned_end.max(self.regions[&id].region.end());
+                pinned_end = pinned_end.max(slot.region.end());
             }
         }
         if pinned_end > size {
@@ -978,9 +1209,10 @@ impl State {
         if budget {
             self.stats.evictions += 1;
         }
-        debug_assert_eq!(
-            Arc::strong_count(&slot.region),
-            1,
+        // Cursors and guards drop their reference before they unpin; a flush in progress may
+        // still hold one (then the mapping goes when the flush lets go of it).
+        debug_assert!(
+            Arc::strong_count(&slot.region) == 1 || self.flushing > 0,
             "an unpinned region has no holder"
         );
         let file = slot.file;
@@ -1038,12 +1270,21 @@ impl State {
     fn release_all(&mut self, keep: FileId) {
         self.release_unpinned(Some(keep));
         self.close_idle_fds(Some(keep));
+        while self.sync_oldest_unsynced() {}
     }
 
-    /// Closes a file's descriptor if it can be reopened.
+    /// Closes a file's descriptor if it can be reopened and holds no unflushed writes. A
+    /// descriptor that cannot be closed leaves the descriptor LRU set (a flush puts it back).
     fn close_fd(&mut self, file: FileId) {
+        let dirty = self.is_dirty(file);
         let e = self.files.get_mut(&file).expect("live entry");
-        if e.path.is_none() || e.fd.is_none() {
+        if e.fd.is_none() {
+            return;
+        }
+        if e.path.is_none() || dirty {
+            if let Some(stamp) = e.fd_lru.take() {
+                self.fd_lru.remove(stamp);
+            }
             return;
         }
         e.fd = None;
@@ -1052,6 +1293,29 @@ impl State {
         }
         self.open_fds -= 1;
         self.stats.descriptors_closed += 1;
+    }
+
+    /// Whether a file holds writes that no flush has synced yet: a live region written
+    /// through, or one unmapped since. Such a file keeps its descriptor.
+    fn is_dirty(&self, file: FileId) -> bool {
+        let e = &self.files[&file];
+        e.unflushed || e.regions.keys().any(|(_, id)| self.regions[id].written)
+    }
+
+    /// Syncs and closes the oldest descriptor kept only for a flush, when the descriptor
+    /// budget or the system needs it back; a failure is reported by the next flush.
+    fn sync_oldest_unsynced(&mut self) -> bool {
+        if self.unsynced.is_empty() {
+            return false;
+        }
+        let u = self.unsynced.remove(0);
+        if let Err(err) = u.fd.sync_data() {
+            self.sync_error
+                .get_or_insert(io_err("fdatasync", u.loc, None, err));
+        }
+        self.open_fds -= 1;
+        self.stats.descriptors_closed += 1;
+        true
     }
 
     /// Closes a descriptor that no region needs: the file has no region, or one region covers
@@ -1097,9 +1361,20 @@ impl State {
         if let Some(stamp) = e.fd_lru {
             self.fd_lru.remove(stamp);
         }
-        if e.fd.is_some() {
-            self.open_fds -= 1;
-            self.stats.descriptors_closed += 1;
+        if let Some(fd) = e.fd {
+            if e.unflushed {
+                // Writes through regions unmapped since the last flush: the next flush syncs
+                // them through this descriptor.
+                let loc = Location(e.path.as_deref().map(Path::to_path_buf));
+                self.unsynced.push(Unsynced {
+                    ident: e.ident,
+                    loc,
+                    fd,
+                });
+            } else {
+                self.open_fds -= 1;
+                self.stats.descriptors_closed += 1;
+            }
         }
     }
 
@@ -1109,6 +1384,7 @@ impl State {
             let victim = self.fd_lru.iter().map(|(_, f)| f).find(|f| *f != keep);
             match victim {
                 Some(f) => self.close_fd(f),
+                None if self.sync_oldest_unsynced() => {}
                 None => {
                     self.stats.over_budget_descriptors += 1;
                     return;
@@ -1119,6 +1395,9 @@ impl State {
 
     /// Makes sure a file has an open descriptor, opening it by path (within the descriptor
     /// budget, retrying once after releasing everything idle if the system has none left).
+    ///
+    /// The paths the file was known by are tried newest first; the first that leads to the
+    /// file (same device, inode and birth time) becomes its path.
     fn ensure_fd(&mut self, cfg: &Config, file: FileId) -> Result<()> {
         let e = self.files.get_mut(&file).expect("live entry");
         if e.fd.is_some() {
@@ -1133,51 +1412,66 @@ impl State {
             .path
             .clone()
             .expect("an entry without a path keeps its descriptor");
-        let ident = e.ident;
+        let candidates: Vec<Arc<Path>> = std::iter::once(path)
+            .chain(e.alt_paths.iter().cloned())
+            .collect();
+        let (ident, born) = (e.ident, e.born);
         if self.open_fds >= cfg.max_files {
             // Room for one more.
             let want = cfg.max_files.saturating_sub(1);
             while self.open_fds > want {
-                let Some((_, victim)) = self.fd_lru.oldest() else {
+                if let Some((_, victim)) = self.fd_lru.oldest() {
+                    self.close_fd(victim);
+                } else if !self.sync_oldest_unsynced() {
                     self.stats.over_budget_descriptors += 1;
                     break;
-                };
-                self.close_fd(victim);
+                }
             }
         }
         let mut opts = OpenOptions::new();
         opts.read(true).write(cfg.mode == MapMode::ReadWrite);
-        let fd = match opts.open(&path) {
-            Ok(fd) => fd,
-            Err(err) if sys::is_resource_exhaustion(&err) => {
-                self.stats.retries += 1;
-                self.release_all(file);
-                opts.open(&path)
-                    .map_err(|err| io_err("open", Location(Some(path.to_path_buf())), None, err))?
+        let mut first_err = None;
+        for (i, path) in candidates.iter().enumerate() {
+            let loc = || Location(Some(path.to_path_buf()));
+            let fd = match opts.open(path) {
+                Ok(fd) => fd,
+                Err(err) if sys::is_resource_exhaustion(&err) => {
+                    self.stats.retries += 1;
+                    self.release_all(file);
+                    match opts.open(path) {
+                        Ok(fd) => fd,
+                        Err(err) => return Err(io_err("open", loc(), None, err)),
+                    }
+                }
+                Err(err) => {
+                    first_err.get_or_insert_with(|| io_err("open", loc(), None, err));
+                    continue;
+                }
+            };
+            let meta = fd
+                .metadata()
+                .map_err(|err| io_err("fstat", loc(), None, err))?;
+            let same_birth = match (born, meta.created().ok()) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            if (meta.dev(), meta.ino()) != ident || !same_birth {
+                first_err.get_or_insert(Error::FileReplaced { path: loc() });
+                continue;
             }
-            Err(err) => {
-                return Err(io_err(
-                    "open",
-                    Location(Some(path.to_path_buf())),
-                    None,
-                    err,
-                ));
+            self.opened_fd();
+            let stamp = self.fd_lru.insert(file);
+            let e = self.files.get_mut(&file).expect("live entry");
+            e.fd = Some(Arc::new(fd));
+            e.fd_lru = Some(stamp);
+            if i > 0 {
+                let found = e.alt_paths.remove(i - 1);
+                let old = e.path.replace(found).expect("checked above");
+                e.alt_paths.insert(0, old);
             }
-        };
-        let meta = fd
-            .metadata()
-            .map_err(|err| io_err("fstat", Location(Some(path.to_path_buf())), None, err))?;
-        if (meta.dev(), meta.ino()) != ident {
-            return Err(Error::FileReplaced {
-                path: Location(Some(path.to_path_buf())),
-            });
+            return Ok(());
         }
-        self.opened_fd();
-        let stamp = self.fd_lru.insert(file);
-        let e = self.files.get_mut(&file).expect("live entry");
-        e.fd = Some(fd);
-        e.fd_lru = Some(stamp);
-        Ok(())
+        Err(first_err.expect("at least one path was tried"))
     }
 }
 
@@ -1316,7 +1610,7 @@ impl ManagerBuilder<SlidingWindowMapManager> {
         }
         let cfg = self.config(Placement::Sliding)?;
         Ok(SlidingWindowMapManager {
-            shared: Arc::new(Shared::new(cfg)),
+            shared: Shared::new(cfg),
         })
     }
 }
@@ -1330,7 +1624,7 @@ impl ManagerBuilder<StaticWindowMapManager> {
     pub fn build(self) -> Result<StaticWindowMapManager> {
         let cfg = self.config(Placement::Static)?;
         Ok(StaticWindowMapManager {
-            shared: Arc::new(Shared::new(cfg)),
+            shared: Shared::new(cfg),
         })
     }
 }

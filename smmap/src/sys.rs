@@ -47,6 +47,23 @@ pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     )
 }
 
+/// Whether `file` was opened with the access that mappings in `mode` need: reading for every
+/// mode, and writing too for [`MapMode::ReadWrite`] (shared writable mappings).
+pub(crate) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL on a descriptor that `file` keeps open reads its status flags; it has no
+    // other effect and no memory argument.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(match flags & libc::O_ACCMODE {
+        libc::O_RDWR => true,
+        libc::O_RDONLY => mode != MapMode::ReadWrite,
+        _ => false,
+    })
+}
+
 /// One memory mapping of `len` bytes of a file.
 pub(crate) struct Mapping {
     raw: MmapRaw,
