@@ -387,5 +387,9 @@ fn flush_syncs_files_renamed_or_removed_after_writing_and_the_others() {
     // for the next flush.
     assert_eq!(man.stats().open_descriptors, 1);
     man.flush().unwrap();
-    assert_eq!(man.stats().open_descriptors, 0, "synced descriptors are closed");
+    assert_eq!(
+        man.stats().open_descriptors,
+        0,
+        "synced descriptors are closed"
+    );
 }

@@ -155,3 +155,5 @@ where
         message: e.to_string(),
     })
 }
+
+pub use crate::manager::RegionView;

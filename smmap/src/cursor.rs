@@ -297,7 +297,11 @@ impl WindowCursor {
     /// on it or regions of it cached), and while the claim lasts, other managers refuse to map
     /// the file. Writes through
     /// [`MapMode::ReadWrite`](crate::MapMode) reach the file (durably after a flush);
-    /// through [`MapMode::CopyOnWrite`](crate::MapMode) they stay in this process.
+    /// through [`MapMode::CopyOnWrite`](crate::MapMode) they stay in this process: such a
+    /// claim excludes only the views of its own manager (private pages alias nothing in
+    /// another mapping, so a read-only manager beside it reads the file as it is on disk),
+    /// and the region with the private changes serves those bytes from then on (other cached
+    /// regions over them are unmapped).
     ///
     /// # Errors
     ///
@@ -434,13 +438,15 @@ impl WindowCursor {
     }
 
     /// Grows or truncates the file to `new_len` bytes (`ftruncate`). New bytes read as zeros.
-    /// The cursor releases its region first; cached regions past the new end are unmapped.
+    /// The cursor releases its region first; cached regions past the new end are unmapped, in
+    /// this manager and in every other manager of the process that maps the file.
     ///
     /// # Errors
     ///
     /// - [`Error::ReadOnly`] unless the manager maps files with
     ///   [`MapMode::ReadWrite`](crate::MapMode).
-    /// - [`Error::Busy`] if other cursors or guards use regions past the new end.
+    /// - [`Error::Busy`] if other cursors or guards, of this manager or of another one of the
+    ///   process, use regions past the new end, or another manager writes to the file.
     /// - [`Error::Io`] if the file cannot be opened or resized.
     pub fn resize(&mut self, new_len: u64) -> Result<()> {
         self.unuse_region();

@@ -114,6 +114,29 @@ pub struct RegionInfo {
     pub client_count: usize,
 }
 
+/// One live region as the manager sees it, for tests of the aliasing invariant. Not public
+/// API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionView {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
+    /// File offset of the first byte.
+    pub begin: u64,
+    /// Length in bytes.
+    pub len: usize,
+    /// Address of the first byte.
+    pub addr: usize,
+    /// Cursors and guards holding it.
+    pub pins: usize,
+    /// Held for writing.
+    pub exclusive: bool,
+    /// A private (copy-on-write) mapping.
+    pub private: bool,
+}
+
 pub(crate) type FileId = u64;
 /// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
 const MAX_ALT_PATHS: usize = 4;
@@ -891,7 +914,12 @@ impl Shared {
         }
         for (r, loc, from, len) in &regions {
             if let Err(err) = r.map.flush_range(*from, *len) {
-                first_err.get_or_insert(io_err("msync", loc.clone(), Some(r.begin + *from as u64), err));
+                first_err.get_or_insert(io_err(
+                    "msync",
+                    loc.clone(),
+                    Some(r.begin + *from as u64),
+                    err,
+                ));
             }
         }
         for (fd, loc) in &fds {
@@ -1045,6 +1073,29 @@ impl Shared {
 
     pub(crate) fn mapped_memory_size(&self) -> usize {
         self.lock().mapped as usize
+    }
+
+    pub(crate) fn region_views(&self) -> Vec<RegionView> {
+        let st = self.lock();
+        let mut v: Vec<RegionView> = st
+            .regions
+            .values()
+            .map(|s| {
+                let e = &st.files[&s.file];
+                RegionView {
+                    dev: e.ident.0,
+                    ino: e.ident.1,
+                    begin: s.region.begin,
+                    len: s.region.len(),
+                    addr: s.region.map.bytes().as_ptr() as usize,
+                    pins: s.pins,
+                    exclusive: s.exclusive,
+                    private: self.cfg.mode == MapMode::CopyOnWrite,
+                }
+            })
+            .collect();
+        v.sort_by_key(|r| (r.dev, r.ino, r.begin, r.addr));
+        v
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -1660,9 +1711,15 @@ macro_rules! manager_methods {
             /// file without a path) until no cursor or region of the file is left, unless the
             /// same file is also known by path.
             ///
+            /// The descriptor must allow what the manager's mode needs: reading, and writing
+            /// too for [`MapMode::ReadWrite`]. One that does not is not used: the file is
+            /// reopened by the path the manager knows it by, and without one the call fails.
+            ///
             /// # Errors
             ///
-            /// [`Error::Io`] if the file cannot be `fstat`ed or is not a regular file.
+            /// [`Error::Io`] if the file cannot be `fstat`ed or is not a regular file, or if
+            /// its access mode does not fit the manager's mode and the manager knows no path
+            /// to reopen it by.
             pub fn make_cursor_from_file(&self, file: File) -> Result<WindowCursor> {
                 let (id, path, size) = self.shared.register_file(file)?;
                 Ok(WindowCursor::new(self.shared.clone(), id, path, size))
@@ -1719,10 +1776,23 @@ macro_rules! manager_methods {
                 self.shared.stats()
             }
 
+            /// The live regions, for tests of the aliasing invariant. Not public API.
+            #[doc(hidden)]
+            pub fn __region_views(&self) -> Vec<RegionView> {
+                self.shared.region_views()
+            }
+
             /// Writes every change made through this manager back to the files and waits for
             /// the writes (`msync(MS_SYNC)` of written regions, `fdatasync` for files whose
             /// written regions were unmapped since). Does nothing unless files are mapped with
             /// [`MapMode::ReadWrite`].
+            ///
+            /// Every byte written through the manager is covered, whatever became of its
+            /// region: a file written through keeps its descriptor until a flush has synced it
+            /// (even after it was evicted, forgotten, renamed or removed), so such descriptors
+            /// count against [`max_open_files`](ManagerBuilder::max_open_files) until then (when
+            /// the budget needs one back, it is synced and closed). The work is done outside
+            /// the manager's lock: other cursors go on meanwhile.
             ///
             /// # Errors
             ///
