@@ -117,3 +117,93 @@ fn threads_share_one_static_manager() {
         "{s:?}"
     );
 }
+
+/// Window switches without the manager's lock, raced against evictions under the tightest
+/// budgets (one region), collections, clones, guards and a writer claiming windows of the same
+/// file: every byte read is the file's, and at the end the books balance.
+#[test]
+fn lock_free_switches_race_evictions_claims_and_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = smmap::allocation_granularity();
+    let w = 2 * g;
+    let (path, data) = random_file(dir.path(), "f", 16 * w + 99, 77);
+    let data = Arc::new(data);
+    for (budget, regions) in [(1, 1), (3 * w, 3), (usize::MAX, usize::MAX)] {
+        let man = SlidingWindowMapManager::builder()
+            .window_size(w)
+            .max_memory_size(budget)
+            .max_open_handles(regions)
+            .mode(smmap::MapMode::ReadWrite)
+            .build()
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|t| {
+                let (man, path, data) = (man.clone(), path.clone(), data.clone());
+                std::thread::spawn(move || {
+                    let mut r = rng(200 + t);
+                    let mut c = man.make_cursor(&path).unwrap();
+                    for i in 0..20_000 {
+                        let o = offset_in(&mut r, data.len() as u64 - 1);
+                        let len = r.gen_range(1..=g);
+                        match c.use_region(o, len) {
+                            Ok(b) => {
+                                let end = (o as usize + len).min(data.len());
+                                assert_eq!(b, &data[o as usize..end], "{len} bytes at {o}");
+                            }
+                            Err(smmap::Error::Busy { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                        if i % 97 == 0 {
+                            let copy = c.clone();
+                            assert_eq!(copy.buffer(), c.buffer());
+                        }
+                        if i % 131 == 0
+                            && let Ok(guard) = c.pin::<[u8; 8]>(o.min(data.len() as u64 - 8))
+                        {
+                            let at = guard.offset() as usize;
+                            assert_eq!(&guard[..], &data[at..at + 8]);
+                        }
+                        if i % 7 == 0 {
+                            c.unuse_region();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let writer = {
+            let (man, path, stop) = (man.clone(), path.clone(), stop.clone());
+            let data = data.clone();
+            std::thread::spawn(move || {
+                let mut r = rng(300);
+                let mut c = man.make_cursor(&path).unwrap();
+                let mut granted = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let o = offset_in(&mut r, data.len() as u64 - 1);
+                    // Writes the bytes the file already has: readers see no change either way.
+                    if let Ok(b) = c.use_region_mut(o, 1) {
+                        b[0] = data[o as usize];
+                        granted += 1;
+                    }
+                    c.unuse_region();
+                    man.collect();
+                }
+                granted
+            })
+        };
+        for t in readers {
+            t.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        let cached = man.stats().regions as usize;
+        assert_eq!(
+            man.collect(),
+            cached,
+            "nothing is pinned once the threads are done"
+        );
+        let s = man.stats();
+        assert_eq!((s.regions, s.mapped_bytes), (0, 0), "{s:?}");
+        assert_eq!(s.maps, s.unmaps, "{s:?}");
+    }
+}

@@ -1,12 +1,12 @@
 //! [`WindowCursor`]: a handle on one file and the region it currently uses.
 
 use std::path::Path;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crate::error::{Error, Location, Result};
-use crate::manager::{FileId, Region, RegionInfo, Shared};
+use crate::manager::{FileId, RegionInfo, Registered, Shared};
 use crate::record::{self, MappedRecord, RecordCheckError};
+use crate::region::{PinnedRegion, Region, Window, WindowTable};
 
 /// A handle on one file and on the region of it that it currently uses.
 ///
@@ -43,48 +43,32 @@ pub struct WindowCursor {
     man: Arc<Shared>,
     file: FileId,
     path: Option<Arc<Path>>,
-    region: Option<Arc<Region>>,
+    /// The file's standard windows, for switching without the manager's lock.
+    table: Arc<WindowTable>,
+    /// The current region, and what the hot path needs about it.
+    win: Window,
     /// Absolute file offset of the cursor's first byte.
     ofs: u64,
     /// Number of bytes the cursor exposes.
     size: usize,
     /// The file size known to this cursor (re-read at every new mapping).
     file_size: u64,
-    /// Requests answered from the current region, not yet reported to the manager.
+    /// Requests answered without the manager's lock, not yet reported to it.
     hits: u64,
-    /// The current region is held exclusively, for writing.
-    excl: bool,
-    /// The current region's first byte and length (0 without a region): what the hot path
-    /// needs, without following the region pointer. Requests that run past the region (for
-    /// instance past the end of the file as last read) take the slow path.
-    win_begin: u64,
-    win_len: u64,
-    /// The current region's first byte in memory (dangling without a region).
-    win_ptr: NonNull<u8>,
 }
 
-// SAFETY: `win_ptr` points into the mapping of `region`, an `Arc<Region>` the cursor owns; a
-// `Region` is `Send + Sync` (a read-only or exclusively claimed mapping), and the pointer is
-// only dereferenced through `&self`/`&mut self` methods under the same rules as `region`.
-unsafe impl Send for WindowCursor {}
-// SAFETY: as above; `&WindowCursor` only ever reads through `win_ptr`.
-unsafe impl Sync for WindowCursor {}
-
 impl WindowCursor {
-    pub(crate) fn new(man: Arc<Shared>, file: FileId, path: Option<Arc<Path>>, size: u64) -> Self {
+    pub(crate) fn new(man: Arc<Shared>, reg: Registered) -> Self {
         WindowCursor {
             man,
-            file,
-            path,
-            region: None,
+            file: reg.file,
+            path: reg.path,
+            table: reg.table,
+            win: Window::empty(),
             ofs: 0,
             size: 0,
-            file_size: size,
+            file_size: reg.size,
             hits: 0,
-            excl: false,
-            win_begin: 0,
-            win_len: 0,
-            win_ptr: NonNull::dangling(),
         }
     }
 
@@ -106,9 +90,10 @@ impl WindowCursor {
     #[inline]
     pub fn use_region(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         // The hot path: inside the current region, a few comparisons and pointer arithmetic.
-        let rel = offset.wrapping_sub(self.win_begin);
-        if rel < self.win_len {
-            let rest = self.win_len - rel;
+        let rel = offset.wrapping_sub(self.win.begin());
+        let win_len = self.win.len();
+        if rel < win_len {
+            let rest = win_len - rel;
             let want = if (size as u64).wrapping_sub(1) < rest {
                 Some(size)
             } else if size == 0 {
@@ -120,55 +105,39 @@ impl WindowCursor {
                 self.hits += 1;
                 self.ofs = offset;
                 self.size = want;
-                return Ok(self.window_slice(rel as usize, want));
+                return Ok(self.win.slice(rel as usize, want));
             }
         }
         self.use_region_slow(offset, size)
     }
 
-    /// `len` bytes of the current region from `rel`.
-    ///
-    /// Callers guarantee `win_len > 0` (a region is held) and `rel + len <= win_len`.
-    #[inline(always)]
-    fn window_slice(&self, rel: usize, len: usize) -> &[u8] {
-        debug_assert!(self.win_len > 0 && (rel + len) as u64 <= self.win_len);
-        // SAFETY: `win_len > 0` only while `region` holds a mapping of `win_len` bytes starting
-        // at `win_ptr` (`set_window`), and `rel <= win_len`: the result stays inside (or one
-        // past the end of) that allocation.
-        let start = unsafe { self.win_ptr.as_ptr().add(rel) };
-        // SAFETY: `win_len > 0` only while `region` holds (and pins) a mapping of `win_len`
-        // bytes starting at `win_ptr` (`set_window`), and callers keep `rel + len <= win_len`,
-        // so `[start, start + len)` lies inside the mapping.
-        // The bytes are readable for as long as `self` is borrowed: a pinned region is never
-        // unmapped, and unpinning needs `&mut self`. No `&mut` to them exists meanwhile:
-        // writers hold exclusive claims, which the manager refuses while another cursor pins
-        // overlapping bytes, and this cursor's own mutable views borrow it mutably.
-        unsafe { std::slice::from_raw_parts(start, len) }
-    }
-
-    /// Caches what the hot path needs about the current region.
-    fn set_window(&mut self) {
-        match &self.region {
-            Some(r) => {
-                let bytes = r.map.bytes();
-                self.win_begin = r.begin;
-                self.win_len = bytes.len() as u64;
-                self.win_ptr = NonNull::from(bytes).cast();
-            }
-            None => {
-                self.win_begin = 0;
-                self.win_len = 0;
-                self.win_ptr = NonNull::dangling();
-            }
-        }
-    }
-
     #[cold]
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
-        self.excl = false;
-        self.win_len = 0;
-        let release = self.region.take().map(|r| r.id);
+        // Another window of the file, already mapped: pinned without the manager's lock. Only
+        // for requests inside the file as last read: the others may need the size re-read.
+        let need = (size as u64).max(1);
+        if !self.win.is_exclusive()
+            && need <= self.file_size.saturating_sub(offset)
+            && let Some(p) = self.table.try_pin_window(offset, need)
+        {
+            if let Some((old, _)) = self.win.take() {
+                old.unpin();
+            }
+            self.win.set(p);
+            self.hits += 1;
+            let want = if size == 0 {
+                self.win.begin() + self.win.len() - offset
+            } else {
+                need
+            };
+            self.ofs = offset;
+            self.size = want as usize;
+            return Ok(self
+                .win
+                .slice((offset - self.win.begin()) as usize, want as usize));
+        }
+        let release = self.win.take().map(|(p, _)| p.get().id);
         let hits = std::mem::take(&mut self.hits);
         match self
             .man
@@ -176,7 +145,7 @@ impl WindowCursor {
         {
             Ok(o) => {
                 self.file_size = o.file_size;
-                let r = o.region;
+                let r = o.region.get();
                 let want = if size == 0 {
                     r.end() - offset
                 } else {
@@ -185,10 +154,8 @@ impl WindowCursor {
                 self.ofs = offset;
                 self.size = want as usize;
                 let rel = (offset - r.begin) as usize;
-                self.region = Some(r);
-                self.set_window();
-                let r = self.region.as_ref().expect("just set");
-                Ok(&r.map.bytes()[rel..rel + want as usize])
+                self.win.set(o.region);
+                Ok(self.win.slice(rel, want as usize))
             }
             Err(e) => {
                 self.size = 0;
@@ -203,29 +170,28 @@ impl WindowCursor {
     /// The bytes the cursor exposes (`[ofs_begin, ofs_end)`); empty when the cursor is invalid.
     #[inline]
     pub fn buffer(&self) -> &[u8] {
-        if self.win_len == 0 {
+        if self.win.len() == 0 {
             return &[];
         }
-        self.window_slice((self.ofs - self.win_begin) as usize, self.size)
+        self.win
+            .slice((self.ofs - self.win.begin()) as usize, self.size)
     }
 
     /// Whether the cursor holds a region.
     #[inline]
     pub fn is_valid(&self) -> bool {
-        self.region.is_some()
+        self.win.len() > 0
     }
 
     /// Releases the cursor's region (it stays mapped, cached, until the manager needs room).
     /// Calling it again does nothing.
     pub fn unuse_region(&mut self) {
-        self.excl = false;
-        self.win_len = 0;
-        if let Some(r) = self.region.take() {
-            let id = r.id;
-            // The manager unmaps a region only when it holds the last reference to it: ours goes
-            // before the unpin makes the region evictable.
-            drop(r);
-            self.man.unpin(id, std::mem::take(&mut self.hits));
+        match self.win.take() {
+            // The claim for writing ends in the manager.
+            Some((p, true)) => self.man.unpin(p.get().id, std::mem::take(&mut self.hits)),
+            // Nothing of the region is touched after this.
+            Some((p, false)) => p.unpin(),
+            None => {}
         }
     }
 
@@ -268,7 +234,6 @@ impl WindowCursor {
     /// now smaller than a live region.
     pub fn refresh_file_size(&mut self) -> Result<u64> {
         self.file_size = self.man.refresh_size(self.file)?;
-        self.set_window();
         Ok(self.file_size)
     }
 
@@ -280,9 +245,7 @@ impl WindowCursor {
 
     /// The region the cursor uses, if any.
     pub fn region(&self) -> Option<RegionInfo> {
-        self.region
-            .as_ref()
-            .and_then(|r| self.man.region_info(r.id))
+        self.win.region().and_then(|r| self.man.region_info(r.id))
     }
 
     /// Like [`use_region`](Self::use_region), for writing: makes the cursor expose
@@ -351,25 +314,17 @@ impl WindowCursor {
     /// ```
     #[inline]
     pub fn use_region_mut(&mut self, offset: u64, size: usize) -> Result<&mut [u8]> {
-        if !self.excl {
+        if !self.win.is_exclusive() {
             self.claim_for_write(offset, size)?;
         }
         // Position the cursor (a hit when the exclusive region covers the request).
         let len = self.use_region(offset, size)?.len();
-        if !self.excl {
+        if !self.win.is_exclusive() {
             // The request needed another region: claim that one.
             self.claim_for_write(offset, size)?;
         }
-        let r = self.region.as_ref().expect("positioned above");
-        let rel = (self.ofs - r.begin) as usize;
-        // SAFETY: the mapping is writable (the manager's mode is not ReadOnly, checked in
-        // `claim_for_write`), and this cursor holds an exclusive claim on the whole region
-        // (`self.excl`): the manager refuses every other pin of a region overlapping it while
-        // the claim lasts, and the claim lasts until the cursor leaves the region, which needs
-        // `&mut self` and so ends the returned borrow first. The cursor's own shared views
-        // (`buffer`, `use_region`) also borrow `self`, so none is alive alongside this one.
-        let bytes = unsafe { r.map.bytes_mut() };
-        Ok(&mut bytes[rel..rel + len])
+        let rel = (self.ofs - self.win.begin()) as usize;
+        Ok(self.win.slice_mut(rel, len))
     }
 
     /// Places the cursor on a region covering the request and claims it for writing.
@@ -385,12 +340,12 @@ impl WindowCursor {
             });
         }
         self.use_region(offset, size)?;
-        let id = self.region.as_ref().expect("positioned").id;
+        let id = self.win.region().expect("positioned").id;
         if let Err(e) = self.man.claim_exclusive(self.file, id) {
             self.unuse_region();
             return Err(e);
         }
-        self.excl = true;
+        self.win.set_exclusive();
         Ok(())
     }
 
@@ -452,29 +407,25 @@ impl WindowCursor {
         self.unuse_region();
         self.man.resize(self.file, new_len)?;
         self.file_size = new_len;
-        self.set_window();
         Ok(())
     }
 
     /// File offset of the current region's first byte (0 without one).
     #[inline(always)]
     pub(crate) fn window_begin(&self) -> u64 {
-        self.win_begin
+        self.win.begin()
     }
 
     /// All the bytes of the current region (empty without one), through the cached address.
     #[inline(always)]
     pub(crate) fn window_bytes(&self) -> &[u8] {
-        if self.win_len == 0 {
-            return &[];
-        }
-        self.window_slice(0, self.win_len as usize)
+        self.win.slice(0, self.win.len() as usize)
     }
 
     /// The region the cursor holds, if any.
     #[inline]
-    pub(crate) fn current_region(&self) -> Option<&Arc<Region>> {
-        self.region.as_ref()
+    pub(crate) fn current_region(&self) -> Option<&Region> {
+        self.win.region()
     }
 
     /// The manager's shared state.
@@ -500,8 +451,9 @@ impl WindowCursor {
     #[inline]
     pub fn record<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
         // The hot path: the record lies in the current region.
-        let rel = offset.wrapping_sub(self.win_begin);
-        if T::SIZE > 0 && rel < self.win_len && T::SIZE as u64 <= self.win_len - rel {
+        let rel = offset.wrapping_sub(self.win.begin());
+        let win_len = self.win.len();
+        if T::SIZE > 0 && rel < win_len && T::SIZE as u64 <= win_len - rel {
             self.hits += 1;
             self.ofs = offset;
             self.size = T::SIZE;
@@ -609,32 +561,30 @@ pub(crate) fn check_error<T>(path: Location, offset: u64, e: RecordCheckError) -
 impl Clone for WindowCursor {
     fn clone(&self) -> Self {
         self.man.add_user(self.file);
-        let region = match &self.region {
-            Some(r) if self.man.pin_again(r.id).is_ok() => Some(r.clone()),
-            _ => None,
-        };
         let mut c = WindowCursor {
             man: self.man.clone(),
             file: self.file,
             path: self.path.clone(),
-            size: if region.is_some() { self.size } else { 0 },
-            region,
+            table: self.table.clone(),
+            win: Window::empty(),
             ofs: self.ofs,
+            size: 0,
             file_size: self.file_size,
             hits: 0,
-            excl: false,
-            win_begin: 0,
-            win_len: 0,
-            win_ptr: NonNull::dangling(),
         };
-        c.set_window();
+        if let Some(r) = self.win.region()
+            && let Ok(arc) = self.man.pin_again(r.id)
+        {
+            c.win.set(PinnedRegion::from_pinned(&arc));
+            c.size = self.size;
+        }
         c
     }
 }
 
 impl Drop for WindowCursor {
     fn drop(&mut self) {
-        let pinned = self.region.take().map(|r| r.id);
+        let pinned = self.win.take().map(|(p, _)| p.get().id);
         self.man.release_user(self.file, pinned, self.hits);
     }
 }

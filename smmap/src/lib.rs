@@ -106,6 +106,7 @@ mod error;
 mod lru;
 mod manager;
 mod record;
+mod region;
 mod sys;
 mod table;
 mod window;

@@ -26,6 +26,7 @@ use crate::claims;
 use crate::cursor::WindowCursor;
 use crate::error::{Error, Location, Result};
 use crate::lru::Lru;
+use crate::region::{self, PinnedRegion, Region, RegionId, WindowTable};
 use crate::sys::{self, Mapping};
 use crate::window;
 
@@ -140,7 +141,6 @@ pub struct RegionView {
 pub(crate) type FileId = u64;
 /// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
 const MAX_ALT_PATHS: usize = 4;
-pub(crate) type RegionId = u64;
 
 /// A hasher for the manager's ids: sequential integers, spread by a multiplication
 /// (Fibonacci hashing); much cheaper than SipHash on the region-switch path.
@@ -163,26 +163,6 @@ impl std::hash::Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// One mapping of `[begin, begin + len)` of one file.
-#[derive(Debug)]
-pub(crate) struct Region {
-    pub(crate) begin: u64,
-    pub(crate) id: RegionId,
-    pub(crate) map: Mapping,
-}
-
-impl Region {
-    #[inline(always)]
-    pub(crate) fn end(&self) -> u64 {
-        self.begin + self.map.len() as u64
-    }
-
-    #[inline(always)]
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
     Sliding,
@@ -202,7 +182,6 @@ pub(crate) struct Config {
 struct RegionSlot {
     region: Arc<Region>,
     file: FileId,
-    pins: usize,
     /// A cursor holds this region for writing: no other pin of overlapping bytes may exist.
     exclusive: bool,
     /// Ever held for writing.
@@ -210,11 +189,20 @@ struct RegionSlot {
     /// Written through a private (copy-on-write) mapping: unmapping it would lose the changes,
     /// so it is kept out of the LRU set until its file has no users.
     private_dirty: bool,
+    /// Its key in the LRU set (`None`: not a candidate for eviction).
     lru: Option<u64>,
+}
+
+impl RegionSlot {
+    fn pins(&self) -> usize {
+        self.region.cell().pins()
+    }
 }
 
 struct FileEntry {
     ident: (u64, u64),
+    /// The standard windows, for switches without the lock; shared with the file's cursors.
+    table: Arc<WindowTable>,
     /// The file's birth time where the system reports one: it tells a file from a later one
     /// that reuses its inode number.
     born: Option<SystemTime>,
@@ -305,16 +293,25 @@ struct State {
     files: IdMap<FileEntry>,
     by_ident: HashMap<(u64, u64), FileId>,
     regions: IdMap<RegionSlot>,
-    lru: Lru<RegionId>,
+    /// Regions that may be evicted, by a key no later than their last use (see `region.rs`).
+    lru: std::collections::BTreeSet<(u64, RegionId)>,
     fd_lru: Lru<FileId>,
     mapped: u64,
     open_fds: usize,
     stats: Stats,
 }
 
+/// What the manager hands a new cursor.
+pub(crate) struct Registered {
+    pub(crate) file: FileId,
+    pub(crate) path: Option<Arc<Path>>,
+    pub(crate) size: u64,
+    pub(crate) table: Arc<WindowTable>,
+}
+
 /// What the manager hands a cursor for a request.
 pub(crate) struct Obtained {
-    pub(crate) region: Arc<Region>,
+    pub(crate) region: PinnedRegion,
     pub(crate) file_size: u64,
 }
 
@@ -372,7 +369,7 @@ impl Shared {
                 files: IdMap::default(),
                 by_ident: HashMap::new(),
                 regions: IdMap::default(),
-                lru: Lru::new(),
+                lru: std::collections::BTreeSet::new(),
                 fd_lru: Lru::new(),
                 mapped: 0,
                 open_fds: 0,
@@ -392,17 +389,15 @@ impl Shared {
     // ---- registration -------------------------------------------------------------------
 
     /// Registers a user of the file at `path`; returns its id, its path and its size.
-    pub(crate) fn register_path(&self, path: &Path) -> Result<(FileId, Arc<Path>, u64)> {
+    pub(crate) fn register_path(&self, path: &Path) -> Result<Registered> {
         let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let meta = std::fs::metadata(&abs)
             .map_err(|e| io_err("stat", Location(Some(abs.clone())), None, e))?;
-        let (id, path, size) =
-            self.register(&meta, Location(Some(abs.clone())), Some(abs), None)?;
-        Ok((id, path.expect("registered with a path"), size))
+        self.register(&meta, Location(Some(abs.clone())), Some(abs), None)
     }
 
     /// Registers a user of an open file; returns its id, its path if known, and its size.
-    pub(crate) fn register_file(&self, file: File) -> Result<(FileId, Option<Arc<Path>>, u64)> {
+    pub(crate) fn register_file(&self, file: File) -> Result<Registered> {
         let meta = file
             .metadata()
             .map_err(|e| io_err("fstat", Location(None), None, e))?;
@@ -423,7 +418,7 @@ impl Shared {
         loc: Location,
         path: Option<PathBuf>,
         file: Option<File>,
-    ) -> Result<(FileId, Option<Arc<Path>>, u64)> {
+    ) -> Result<Registered> {
         if !meta.is_file() {
             let err = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
             return Err(io_err("map", loc, None, err));
@@ -479,6 +474,7 @@ impl Shared {
                     id,
                     FileEntry {
                         ident,
+                        table: WindowTable::new(self.cfg.window_size as u64, meta.len()),
                         born,
                         exclusive: 0,
                         unflushed: false,
@@ -529,7 +525,12 @@ impl Shared {
             st.shed_descriptors(&self.cfg, id);
         }
         let e = &st.files[&id];
-        Ok((id, e.path.clone(), e.size))
+        Ok(Registered {
+            file: id,
+            path: e.path.clone(),
+            size: e.size,
+            table: e.table.clone(),
+        })
     }
 
     /// Adds a user to an already registered file (a cursor being cloned).
@@ -559,7 +560,7 @@ impl Shared {
     // ---- regions ------------------------------------------------------------------------
 
     /// Pins a region already pinned by the caller once more (a cursor being cloned).
-    pub(crate) fn pin_again(&self, region: RegionId) -> Result<()> {
+    pub(crate) fn pin_again(&self, region: RegionId) -> Result<Arc<Region>> {
         let mut st = self.lock();
         let slot = st
             .regions
@@ -575,8 +576,8 @@ impl Shared {
                 by: "a cursor writing to them",
             });
         }
-        slot.pins += 1;
-        Ok(())
+        slot.region.cell().pin_live();
+        Ok(slot.region.clone())
     }
 
     /// Drops one pin of a region; `hits` are the cursor's local hits to account.
@@ -592,7 +593,7 @@ impl Shared {
         st.regions.get(&region).map(|s| RegionInfo {
             ofs_begin: s.region.begin,
             size: s.region.len(),
-            client_count: s.pins + 1,
+            client_count: s.pins() + 1,
         })
     }
 
@@ -622,7 +623,7 @@ impl Shared {
                 st.check_not_exclusive(file, r.begin, r.end())?;
                 st.pin(id);
                 st.stats.hits += 1;
-                let region = st.regions[&id].region.clone();
+                let region = PinnedRegion::from_pinned(&st.regions[&id].region);
                 return Ok(Obtained {
                     region,
                     file_size: known,
@@ -699,7 +700,7 @@ impl Shared {
             st.check_not_exclusive(file, r.begin, r.end())?;
             st.pin(id);
             st.stats.hits += 1;
-            let region = st.regions[&id].region.clone();
+            let region = PinnedRegion::from_pinned(&st.regions[&id].region);
             return Ok(Obtained { region, file_size });
         }
         let (begin, len) = match cfg.placement {
@@ -734,14 +735,19 @@ impl Shared {
         let map = mapped.map_err(|err| io_err("mmap", loc, Some(begin), err))?;
         st.make_room(cfg, len, file);
         let id = st.new_id();
-        let region = Arc::new(Region { begin, id, map });
-        st.insert_region(file, region.clone());
+        let table = st.files[&file].table.clone();
+        let region = Region::new(begin, id, map, &table, file_size);
+        let pinned = PinnedRegion::from_pinned(&region);
+        st.insert_region(file, region);
         st.stats.misses += 1;
         // Git's trick: a file mapped whole needs no descriptor.
         if begin == 0 && len == file_size {
             st.close_fd_if_unneeded(file);
         }
-        Ok(Obtained { region, file_size })
+        Ok(Obtained {
+            region: pinned,
+            file_size,
+        })
     }
 
     /// Re-reads the size of a file (through its descriptor, opening it if needed).
@@ -779,10 +785,24 @@ impl Shared {
         }
         let (begin, end) = (slot.region.begin, slot.region.end());
         let e = &st.files[&file];
-        let others = slot.pins > 1
+        let mode = self.cfg.mode;
+        if mode == MapMode::ReadOnly {
+            return Err(Error::ReadOnly {
+                path: e.location(),
+                offset: begin,
+                op: "write",
+                needs: NEEDS_WRITE,
+                mode,
+            });
+        }
+        // Raised before looking: a cursor pinning bytes without the lock meanwhile either is
+        // seen here or sees the gate (see `region.rs`).
+        e.table.raise_gate();
+        let others = slot.pins() > 1
             || e.overlapping(begin, end)
-                .any(|id| id != region && st.regions[&id].pins > 0);
+                .any(|id| id != region && st.regions[&id].pins() > 0);
         if others {
+            e.table.lower_gate();
             return Err(Error::Busy {
                 path: e.location(),
                 offset: begin,
@@ -790,40 +810,50 @@ impl Shared {
                 by: "other cursors or guards reading them",
             });
         }
-        let mode = self.cfg.mode;
-        match mode {
-            MapMode::ReadOnly => {
-                return Err(Error::ReadOnly {
-                    path: e.location(),
-                    offset: begin,
-                    op: "write",
-                    needs: NEEDS_WRITE,
-                    mode,
-                });
-            }
+        let table = e.table.clone();
+        let granted = match mode {
+            MapMode::ReadOnly => unreachable!("refused above"),
             MapMode::ReadWrite => {
                 // What is written must be synced by a later flush, through a descriptor.
-                st.ensure_fd(&self.cfg, file)?;
-                let e = &st.files[&file];
-                // Another manager's mappings of this file would alias the mutable view.
-                if !claims::try_claim(e.ident, st.mgr) {
-                    return Err(Error::Busy {
-                        path: e.location(),
-                        offset: begin,
-                        end,
-                        by: "another manager of this process that maps the same file",
-                    });
-                }
+                st.ensure_fd(&self.cfg, file).and_then(|()| {
+                    let e = &st.files[&file];
+                    // Another manager's mappings of this file would alias the mutable view.
+                    if claims::try_claim(e.ident, st.mgr) {
+                        Ok(())
+                    } else {
+                        Err(Error::Busy {
+                            path: e.location(),
+                            offset: begin,
+                            end,
+                            by: "another manager of this process that maps the same file",
+                        })
+                    }
+                })
             }
             MapMode::CopyOnWrite => {
                 let stale: Vec<RegionId> = e
                     .overlapping(begin, end)
                     .filter(|&id| id != region)
                     .collect();
+                let mut all = true;
                 for id in stale {
-                    st.evict(id, Some(file), false);
+                    all &= st.evict(id, Some(file), false);
+                }
+                if all {
+                    Ok(())
+                } else {
+                    Err(Error::Busy {
+                        path: st.files[&file].location(),
+                        offset: begin,
+                        end,
+                        by: "other cursors or guards reading them",
+                    })
                 }
             }
+        };
+        if let Err(e) = granted {
+            table.lower_gate();
+            return Err(e);
         }
         let slot = st.regions.get_mut(&region).expect("pinned");
         slot.exclusive = true;
@@ -831,6 +861,10 @@ impl Shared {
             slot.written = true;
         } else {
             slot.private_dirty = true;
+            // Private changes are never evicted while their file has users.
+            if let Some(key) = slot.lru.take() {
+                st.lru.remove(&(key, region));
+            }
         }
         st.files.get_mut(&file).expect("live entry").exclusive += 1;
         Ok(())
@@ -980,34 +1014,32 @@ impl Shared {
         }
         drop(others);
         let mut st = self.lock();
-        let e = &st.files[&file];
         // Live regions past the new end would raise SIGBUS when touched; so would private
-        // changes, which cannot be moved.
-        let pinned_past = e
-            .overlapping(new_len, u64::MAX)
-            .filter(|id| st.regions[id].pins > 0 || st.regions[id].private_dirty)
-            .map(|id| st.regions[&id].region.end())
-            .max();
-        if let Some(end) = pinned_past {
-            return Err(Error::Busy {
-                path: loc,
-                offset: new_len,
-                end,
-                by: "cursors or guards using bytes past the new end",
+        // changes, which cannot be moved. They are unmapped before the file is cut, with the
+        // gate up so that no cursor pins one meanwhile.
+        let table = st.files[&file].table.clone();
+        table.raise_gate();
+        let cut = st.give_up_past_locked(
+            file,
+            new_len,
+            &loc,
+            "cursors or guards using bytes past the new end",
+        );
+        let done = cut
+            .and_then(|()| st.ensure_fd(&self.cfg, file))
+            .and_then(|()| {
+                let e = &st.files[&file];
+                e.fd.as_ref()
+                    .expect("ensured")
+                    .set_len(new_len)
+                    .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))
             });
-        }
-        let done = st.ensure_fd(&self.cfg, file).and_then(|()| {
-            let e = &st.files[&file];
-            e.fd.as_ref()
-                .expect("ensured")
-                .set_len(new_len)
-                .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))
-        });
         if done.is_ok() {
             // The new length reaches the disk with the next flush.
             st.files.get_mut(&file).expect("live entry").unflushed = true;
         }
         let noted = done.and_then(|()| st.note_size(file, new_len));
+        table.lower_gate();
         // A region that covered the whole file does not any more, and the reverse.
         st.close_fd_if_unneeded(file);
         noted
@@ -1024,24 +1056,16 @@ impl Shared {
             .map(|(id, _)| *id)
             .collect();
         for f in ids {
-            let e = &st.files[&f];
-            let past: Vec<RegionId> = e.overlapping(new_len, u64::MAX).collect();
-            if let Some(end) = past
-                .iter()
-                .filter(|id| st.regions[id].pins > 0 || st.regions[id].private_dirty)
-                .map(|id| st.regions[id].region.end())
-                .max()
-            {
-                return Err(Error::Busy {
-                    path: loc.clone(),
-                    offset: new_len,
-                    end,
-                    by: "another manager's cursors or guards using bytes past the new end",
-                });
-            }
-            for id in past {
-                st.evict(id, Some(f), false);
-            }
+            let table = st.files[&f].table.clone();
+            table.raise_gate();
+            let done = st.give_up_past_locked(
+                f,
+                new_len,
+                loc,
+                "another manager's cursors or guards using bytes past the new end",
+            );
+            table.lower_gate();
+            done?;
             let e = st.files.get_mut(&f).expect("live entry");
             e.size = e.size.min(new_len);
             st.close_fd_if_unneeded(f);
@@ -1088,7 +1112,7 @@ impl Shared {
                     begin: s.region.begin,
                     len: s.region.len(),
                     addr: s.region.map.bytes().as_ptr() as usize,
-                    pins: s.pins,
+                    pins: s.pins(),
                     exclusive: s.exclusive,
                     private: self.cfg.mode == MapMode::CopyOnWrite,
                 }
@@ -1123,36 +1147,31 @@ impl State {
     }
 
     fn pin(&mut self, id: RegionId) {
-        let slot = self.regions.get_mut(&id).expect("live region");
-        slot.pins += 1;
-        if let Some(stamp) = slot.lru.take() {
-            self.lru.remove(stamp);
-        }
+        self.regions[&id].region.cell().pin_live();
     }
 
     fn unpin(&mut self, id: RegionId) {
         let slot = self.regions.get_mut(&id).expect("a pinned region is live");
-        debug_assert!(slot.pins > 0);
-        slot.pins -= 1;
-        if slot.pins == 0 {
-            let file = slot.file;
-            if slot.exclusive {
-                slot.exclusive = false;
-                let e = self.files.get_mut(&file).expect("live entry");
-                e.exclusive -= 1;
-                // Only shared mappings take process-wide claims (see `claims.rs`).
-                if self.mode == MapMode::ReadWrite {
-                    claims::release_claim(e.ident, self.mgr);
-                }
+        let file = slot.file;
+        if slot.exclusive {
+            slot.exclusive = false;
+            let e = self.files.get_mut(&file).expect("live entry");
+            e.exclusive -= 1;
+            e.table.lower_gate();
+            // Only shared mappings take process-wide claims (see `claims.rs`).
+            if self.mode == MapMode::ReadWrite {
+                claims::release_claim(e.ident, self.mgr);
             }
-            let slot = self.regions.get_mut(&id).expect("live region");
-            if !slot.private_dirty {
-                slot.lru = Some(self.lru.insert(id));
-            } else if self.files[&file].users == 0 {
-                // The last holder of private changes of a file nobody uses any more.
-                slot.private_dirty = false;
-                self.evict(id, None, false);
-            }
+        }
+        let slot = &self.regions[&id];
+        slot.region.cell().unpin();
+        if slot.private_dirty && slot.pins() == 0 && self.files[&file].users == 0 {
+            // The last holder of private changes of a file nobody uses any more.
+            self.regions
+                .get_mut(&id)
+                .expect("live region")
+                .private_dirty = false;
+            self.evict(id, None, false);
         }
     }
 
@@ -1183,6 +1202,48 @@ impl State {
         Ok(())
     }
 
+    /// Unmaps the regions of `file` past `new_len`, or refuses (`Error::Busy`, naming `by`) if
+    /// one of them is pinned or holds private changes. The caller has raised the file's gate.
+    fn give_up_past_locked(
+        &mut self,
+        file: FileId,
+        new_len: u64,
+        loc: &Location,
+        by: &'static str,
+    ) -> Result<()> {
+        let past: Vec<RegionId> = self.files[&file].overlapping(new_len, u64::MAX).collect();
+        let busy = |st: &State, id: &RegionId| {
+            let slot = &st.regions[id];
+            slot.pins() > 0 || slot.private_dirty
+        };
+        if let Some(end) = past
+            .iter()
+            .filter(|id| busy(self, id))
+            .map(|id| self.regions[id].region.end())
+            .max()
+        {
+            return Err(Error::Busy {
+                path: loc.clone(),
+                offset: new_len,
+                end,
+                by,
+            });
+        }
+        for id in past {
+            if !self.evict(id, Some(file), false) {
+                // Pinned by a cursor that has not yet seen the gate: it backs off, but not
+                // before this check.
+                return Err(Error::Busy {
+                    path: loc.clone(),
+                    offset: new_len,
+                    end: u64::MAX,
+                    by,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Records a freshly read file size; unmaps cached regions past it, and reports an error if
     /// a pinned region lies past it.
     fn note_size(&mut self, file: FileId, size: u64) -> Result<()> {
@@ -1201,10 +1262,9 @@ impl State {
         for id in past {
             // Private changes are kept as long as their file has users, like a pinned region.
             let slot = &self.regions[&id];
-            if slot.pins == 0 && !slot.private_dirty {
-                self.evict(id, Some(file), false);
-            } else {
-                pinned_end = pinned_end.max(slot.region.end());
+            let end = slot.region.end();
+            if slot.private_dirty || !self.evict(id, Some(file), false) {
+                pinned_end = pinned_end.max(end);
             }
         }
         if pinned_end > size {
@@ -1219,6 +1279,8 @@ impl State {
 
     fn insert_region(&mut self, file: FileId, region: Arc<Region>) {
         let len = region.len() as u64;
+        let key = region.cell().last_use();
+        self.lru.insert((key, region.id));
         let e = self.files.get_mut(&file).expect("live entry");
         e.regions.insert((region.begin, region.id), region.end());
         e.max_len = e.max_len.max(len);
@@ -1227,11 +1289,10 @@ impl State {
             RegionSlot {
                 region,
                 file,
-                pins: 1,
                 exclusive: false,
                 written: false,
                 private_dirty: false,
-                lru: None,
+                lru: Some(key),
             },
         );
         self.mapped += len;
@@ -1240,12 +1301,15 @@ impl State {
         self.stats.peak_regions = self.stats.peak_regions.max(self.regions.len() as u64);
     }
 
-    /// Unmaps an unpinned region. `keep` is a file whose descriptor must stay open.
-    fn evict(&mut self, id: RegionId, keep: Option<FileId>, budget: bool) {
+    /// Unmaps a region if nothing pins it (see `region.rs`: once retired, nothing can pin it
+    /// again); returns whether it did. `keep` is a file whose descriptor must stay open.
+    fn evict(&mut self, id: RegionId, keep: Option<FileId>, budget: bool) -> bool {
+        if !self.regions[&id].region.try_retire() {
+            return false;
+        }
         let slot = self.regions.remove(&id).expect("live region");
-        debug_assert_eq!(slot.pins, 0);
-        if let Some(stamp) = slot.lru {
-            self.lru.remove(stamp);
+        if let Some(key) = slot.lru {
+            self.lru.remove(&(key, id));
         }
         let e = self.files.get_mut(&slot.file).expect("live entry");
         e.regions.remove(&(slot.region.begin, id));
@@ -1260,11 +1324,11 @@ impl State {
         if budget {
             self.stats.evictions += 1;
         }
-        // Cursors and guards drop their reference before they unpin; a flush in progress may
-        // still hold one (then the mapping goes when the flush lets go of it).
+        // Cursors and guards only reach a region they pin; a flush in progress may still hold
+        // a reference (then the mapping goes when the flush lets go of it).
         debug_assert!(
             Arc::strong_count(&slot.region) == 1 || self.flushing > 0,
-            "an unpinned region has no holder"
+            "a retired region has no other holder"
         );
         let file = slot.file;
         drop(slot);
@@ -1273,6 +1337,39 @@ impl State {
             self.close_fd_if_unneeded(file);
             self.maybe_drop_file(file);
         }
+        true
+    }
+
+    /// Gives a region in the LRU set a new key.
+    fn rekey(&mut self, id: RegionId, key: u64) {
+        let slot = self.regions.get_mut(&id).expect("live region");
+        if let Some(old) = slot.lru.replace(key) {
+            self.lru.remove(&(old, id));
+        }
+        self.lru.insert((key, id));
+    }
+
+    /// The least recently used region that nothing pins, unmapped (see `region.rs` for why the
+    /// lazily re-keyed set yields it); `false` if there is none.
+    fn evict_lru(&mut self, keep: Option<FileId>, budget: bool) -> bool {
+        // Every region is looked at at most twice: once to re-key it, once more to evict it.
+        for _ in 0..self.lru.len() * 2 + 1 {
+            let Some(&(key, id)) = self.lru.first() else {
+                return false;
+            };
+            let slot = &self.regions[&id];
+            let last = slot.region.cell().last_use();
+            if slot.pins() > 0 {
+                self.rekey(id, region::now());
+            } else if last > key {
+                self.rekey(id, last);
+            } else if self.evict(id, keep, budget) {
+                return true;
+            } else {
+                self.rekey(id, region::now());
+            }
+        }
+        false
     }
 
     /// Unmaps least recently used unpinned regions until a new region of `len` bytes fits the
@@ -1284,24 +1381,19 @@ impl State {
             if !over_mem && !over_regions {
                 return;
             }
-            match self.lru.oldest() {
-                Some((_, victim)) => self.evict(victim, Some(keep), true),
-                None => {
-                    self.stats.over_budget_maps += 1;
-                    return;
-                }
+            if !self.evict_lru(Some(keep), true) {
+                self.stats.over_budget_maps += 1;
+                return;
             }
         }
     }
 
     /// Unmaps every unpinned region; returns how many.
     fn release_unpinned(&mut self, keep: Option<FileId>) -> usize {
-        let mut n = 0;
-        while let Some((_, victim)) = self.lru.oldest() {
-            self.evict(victim, keep, keep.is_some());
-            n += 1;
-        }
-        n
+        let ids: Vec<RegionId> = self.lru.iter().map(|&(_, id)| id).collect();
+        ids.into_iter()
+            .filter(|&id| self.regions.contains_key(&id) && self.evict(id, keep, keep.is_some()))
+            .count()
     }
 
     /// Closes every descriptor that can be reopened, but `keep`'s.
@@ -1387,7 +1479,7 @@ impl State {
                 .regions
                 .keys()
                 .map(|(_, id)| *id)
-                .filter(|id| self.regions[id].private_dirty && self.regions[id].pins == 0)
+                .filter(|id| self.regions[id].private_dirty && self.regions[id].pins() == 0)
                 .collect();
             for id in &kept {
                 self.regions.get_mut(id).expect("live region").private_dirty = false;
@@ -1698,13 +1790,8 @@ macro_rules! manager_methods {
             ///
             /// [`Error::Io`] if the file cannot be `stat`ed or is not a regular file.
             pub fn make_cursor(&self, path: impl AsRef<Path>) -> Result<WindowCursor> {
-                let (file, path, size) = self.shared.register_path(path.as_ref())?;
-                Ok(WindowCursor::new(
-                    self.shared.clone(),
-                    file,
-                    Some(path),
-                    size,
-                ))
+                let reg = self.shared.register_path(path.as_ref())?;
+                Ok(WindowCursor::new(self.shared.clone(), reg))
             }
 
             /// A cursor on an open file. The manager keeps the descriptor (it cannot reopen a
@@ -1721,8 +1808,8 @@ macro_rules! manager_methods {
             /// its access mode does not fit the manager's mode and the manager knows no path
             /// to reopen it by.
             pub fn make_cursor_from_file(&self, file: File) -> Result<WindowCursor> {
-                let (id, path, size) = self.shared.register_file(file)?;
-                Ok(WindowCursor::new(self.shared.clone(), id, path, size))
+                let reg = self.shared.register_file(file)?;
+                Ok(WindowCursor::new(self.shared.clone(), reg))
             }
 
             /// Unmaps every region no cursor uses and closes idle descriptors; returns the

@@ -97,23 +97,11 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.raw.len()) }
     }
 
-    /// The mapped bytes, mutably.
-    ///
-    /// # Safety
-    ///
-    /// The mapping must be writable (`MapMode::ReadWrite` or `MapMode::CopyOnWrite`), and the
-    /// caller must hold an exclusive claim on these bytes for the lifetime of the result: no
-    /// other slice into this mapping, nor into another mapping of the same file bytes (shared
-    /// mappings of one file alias each other), may be alive at the same time.
+    /// The address of the first mapped byte, for views that the mapping's owner bounds by
+    /// `len()` and keeps exclusive when mutable (see `region::Window`).
     #[inline(always)]
-    #[allow(dead_code)]
-    // A `&mut` from `&self` is the point: exclusivity is enforced by the manager's claims, not
-    // by the borrow of this mapping, which many cursors share.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn bytes_mut(&self) -> &mut [u8] {
-        // SAFETY: the mapping is `len()` bytes, writable (caller's precondition) and lives as
-        // long as `self`; exclusivity is the caller's precondition.
-        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr(), self.raw.len()) }
+    pub(crate) fn ptr(&self) -> std::ptr::NonNull<u8> {
+        std::ptr::NonNull::new(self.raw.as_mut_ptr()).expect("a mapping is never at address 0")
     }
 
     /// Length of the mapping in bytes.

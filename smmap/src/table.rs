@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use crate::cursor::{WindowCursor, check_error};
 use crate::error::{Error, Result};
-use crate::manager::{Region, Shared};
+use crate::manager::Shared;
 use crate::record::{self, MappedRecord};
+use crate::region::Region;
 
 fn zero_sized<T>(what: &str) -> Error {
     Error::InvalidArgument(format!(
@@ -92,10 +93,7 @@ impl<T: ?Sized + 'static> MappedRef<T> {
         let man = c.shared().clone();
         let region = match (len, c.current_region()) {
             (0, _) => None,
-            (_, Some(r)) => {
-                man.pin_again(r.id)?;
-                Some(r.clone())
-            }
+            (_, Some(r)) => Some(man.pin_again(r.id)?),
             (_, None) => {
                 return Err(Error::InvalidArgument(
                     "the cursor holds no region to pin".to_owned(),
