@@ -242,21 +242,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         "random: {RANDOM_READS} reads of one record at a random offset, checksum {rand_sum:#018x} ok"
     );
     println!(
-        "  smmap, budget {budget_share:>3.0}% of the file  {:>7.2} M records/s  {:>6.2}x pread   \
+        "  {:<30} {:>7.2} M records/s  {:>6.2}x pread   \
          ({:.0}% of the reads needed a new window: {:.1} us each, mmap + page fault + munmap)",
+        format!("smmap, budget {budget_share:.0}% of the file"),
         mrs(random),
         vs_pread(random),
         miss_rate * 100.0,
         random.as_secs_f64() * 1e6 / (st.misses.max(1) as f64)
     );
     println!(
-        "  smmap, budget >= file      {:>7.2} M records/s  {:>6.2}x pread   ({} windows mapped)",
+        "  {:<30} {:>7.2} M records/s  {:>6.2}x pread   ({} windows mapped)",
+        "smmap, budget >= file",
         mrs(warm),
         vs_pread(warm),
         whole.num_file_handles()
     );
     println!(
-        "  pread, one call per record {:>7.2} M records/s  {:>6.2}x",
+        "  {:<30} {:>7.2} M records/s  {:>6.2}x",
+        "pread, one call per record",
         mrs(pread),
         1.0
     );
