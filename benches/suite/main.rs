@@ -10,7 +10,7 @@
 //! - P7 line counting through `BufRead` (`p7_lines`).
 //!
 //! ```text
-//! cargo bench                                  # the whole suite, about 10 minutes
+//! cargo bench                                  # the whole suite, under 10 minutes
 //! SMMAP_BENCH_QUICK=1 cargo bench              # smaller files, short measurements
 //! SMMAP_BENCH_ONLY=P2,P6 cargo bench           # some scenarios only
 //! cargo run --release --example bench_report   # the table of ratios and the chart
