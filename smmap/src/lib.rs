@@ -46,7 +46,9 @@
 //!
 //! A [`WindowCursor`] is a handle on one file and the region it currently uses. A request inside
 //! that region is a bounds check and pointer arithmetic: no lock, no atomic, no allocation.
-//! Moving to another region takes the manager's lock briefly.
+//! Moving to another window that is already mapped pins it with one atomic operation, without
+//! the manager's lock, so that threads sharing a manager do not wait for each other; mapping a
+//! new region, and every switch of a file while a writer is at work on it, take the lock briefly.
 //!
 //! # Records
 //!

@@ -1,18 +1,25 @@
 //! The managers: the registry of files, the mapped regions, the budgets and the statistics.
 //!
 //! Both managers share one implementation ([`Shared`]) behind an `Arc`; they differ only in
-//! where regions are placed. All bookkeeping happens under one mutex, which a cursor takes only
-//! when it must switch regions: a request inside a cursor's current region is answered by the
-//! cursor alone.
+//! where regions are placed. All bookkeeping happens under one mutex. A cursor takes it only
+//! when it needs a region that is not mapped, or one that is not a standard window of its file,
+//! or while a writer is at work on the file: a request inside a cursor's current region is
+//! answered by the cursor alone, and a switch to another mapped window pins it without the lock
+//! (the protocol is in `region.rs`).
 //!
-//! Bookkeeping invariants (all under the lock):
-//! - every live region is in `State::regions` and in its file's `regions` index;
-//! - a region's `pins` counts the cursors and guards that hold it; a region with no pins is in
-//!   the LRU set (`State::lru`) and is the only kind that may be unmapped;
-//! - a region is unmapped exactly when its slot is removed, and nothing outside the manager then
-//!   holds its `Arc` (the pins were the only other holders);
+//! Bookkeeping invariants (under the lock, but for pin counts):
+//! - every live region is in `State::regions` and in its file's `regions` index, and its
+//!   registry entry holds the `Arc` that keeps it alive;
+//! - a region's pin cell counts the cursors and guards that hold it; pins are taken and let go
+//!   of with or without the lock, but a region is unmapped only after its cell was retired at 0
+//!   under the lock, after which nothing can pin it;
+//! - the LRU set (`State::lru`) holds every region that may be evicted (all but those with
+//!   private changes), keyed by a stamp no later than its last use;
+//! - while a file has a claim for writing (or a resize is at work), its writers gate is up and
+//!   every pin of its regions goes through the lock;
 //! - a file entry lives while it has users (cursors) or regions; its descriptor is open only
-//!   while needed, and is in the descriptor LRU set when it could be closed.
+//!   while needed (and while it has writes no flush has synced), and is in the descriptor LRU set
+//!   when it could be closed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -61,9 +68,10 @@ pub(crate) const NEEDS_RESIZE: &str = "MapMode::ReadWrite";
 
 /// A snapshot of a manager's counters, from [`stats`](SlidingWindowMapManager::stats).
 ///
-/// Requests that a cursor answers from its current region are counted in `hits` when the
-/// cursor next goes to the manager (when it switches regions or is dropped), so that the hot
-/// path stays free of shared state.
+/// Requests that a cursor answers without the manager's lock (from its current region, or by
+/// switching to another mapped window) are counted in `hits` when the cursor next takes the
+/// lock (to map a region, or when it is dropped), so that no shared counter is written per
+/// request: until then `hits` lags behind. Every other counter is exact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
