@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -336,8 +335,9 @@ impl Shared {
         let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let meta = std::fs::metadata(&abs)
             .map_err(|e| io_err("stat", Location(Some(abs.clone())), None, e))?;
+        let ident = sys::path_identity(&abs);
         let (id, path, size) =
-            self.register(&meta, Location(Some(abs.clone())), Some(abs), None)?;
+            self.register(&meta, ident, Location(Some(abs.clone())), Some(abs), None)?;
         Ok((id, path.expect("registered with a path"), size))
     }
 
@@ -346,7 +346,8 @@ impl Shared {
         let meta = file
             .metadata()
             .map_err(|e| io_err("fstat", Location(None), None, e))?;
-        self.register(&meta, Location(None), None, Some(file))
+        let ident = sys::file_identity(&file);
+        self.register(&meta, ident, Location(None), None, Some(file))
     }
 
     /// Registers a user of the file `meta` describes, known by `path` and/or open as `file`.
@@ -356,6 +357,7 @@ impl Shared {
     fn register(
         &self,
         meta: &std::fs::Metadata,
+        ident: io::Result<sys::FileIdentity>,
         loc: Location,
         path: Option<PathBuf>,
         file: Option<File>,
@@ -364,7 +366,7 @@ impl Shared {
             let err = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
             return Err(io_err("map", loc, None, err));
         }
-        let ident = (meta.dev(), meta.ino());
+        let ident = ident.map_err(|e| io_err("fstat", loc.clone(), None, e))?;
         let mut st = self.lock();
         // An entry that holds neither a descriptor nor a mapping does not keep its inode
         // alive: if its path no longer leads to this identity, the inode number was reused by
@@ -374,8 +376,7 @@ impl Shared {
             let stale = e.fd.is_none()
                 && e.regions.is_empty()
                 && e.path.as_deref().is_some_and(|p| {
-                    path.as_deref() != Some(p)
-                        && std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok() != Some(ident)
+                    path.as_deref() != Some(p) && sys::path_identity(p).ok() != Some(ident)
                 });
             if stale {
                 st.by_ident.remove(&ident);
@@ -1164,10 +1165,9 @@ impl State {
                 ));
             }
         };
-        let meta = fd
-            .metadata()
+        let found = sys::file_identity(&fd)
             .map_err(|err| io_err("fstat", Location(Some(path.to_path_buf())), None, err))?;
-        if (meta.dev(), meta.ino()) != ident {
+        if found != ident {
             return Err(Error::FileReplaced {
                 path: Location(Some(path.to_path_buf())),
             });
