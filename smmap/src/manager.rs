@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -401,7 +400,8 @@ impl Shared {
         let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let meta = std::fs::metadata(&abs)
             .map_err(|e| io_err("stat", Location(Some(abs.clone())), None, e))?;
-        self.register(&meta, Location(Some(abs.clone())), Some(abs), None)
+        let ident = sys::path_identity(&abs);
+        self.register(&meta, ident, Location(Some(abs.clone())), Some(abs), None)
     }
 
     /// Registers a user of an open file; returns its id, its path if known, and its size.
@@ -409,7 +409,8 @@ impl Shared {
         let meta = file
             .metadata()
             .map_err(|e| io_err("fstat", Location(None), None, e))?;
-        self.register(&meta, Location(None), None, Some(file))
+        let ident = sys::file_identity(&file);
+        self.register(&meta, ident, Location(None), None, Some(file))
     }
 
     /// Registers a user of the file `meta` describes, known by `path` and/or open as `file`.
@@ -423,6 +424,7 @@ impl Shared {
     fn register(
         &self,
         meta: &std::fs::Metadata,
+        ident: io::Result<sys::FileIdentity>,
         loc: Location,
         path: Option<PathBuf>,
         file: Option<File>,
@@ -431,7 +433,7 @@ impl Shared {
             let err = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
             return Err(io_err("map", loc, None, err));
         }
-        let ident = (meta.dev(), meta.ino());
+        let ident = ident.map_err(|e| io_err("fstat", loc.clone(), None, e))?;
         let born = meta.created().ok();
         let fits = file
             .as_ref()
@@ -1606,7 +1608,8 @@ impl State {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
-            if (meta.dev(), meta.ino()) != ident || !same_birth {
+            let found = sys::file_identity(&fd).map_err(|err| io_err("fstat", loc(), None, err))?;
+            if found != ident || !same_birth {
                 first_err.get_or_insert(Error::FileReplaced { path: loc() });
                 continue;
             }

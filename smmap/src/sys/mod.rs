@@ -1,67 +1,72 @@
-//! The operating system: mappings, page size, descriptor limits.
+//! The operating system: mappings, allocation granularity, file identity, descriptor limits.
 //!
 //! With the record casts in `record.rs`, this is where smmap's unsafe code lives. A
-//! [`Mapping`] owns one `mmap` of a file range; the manager guarantees that it outlives every
-//! slice handed out of it and that mutable slices never alias (see `manager.rs`).
+//! [`Mapping`] owns one mapping of a file range (memmap2 makes it: `mmap` on Unix,
+//! `CreateFileMappingW` + `MapViewOfFile` on Windows); the manager guarantees that it outlives
+//! every slice handed out of it and that mutable slices never alias (see `manager.rs`).
+//!
+//! What differs between platforms lives in `unix.rs` and `windows.rs`, behind the same
+//! functions; the rest of the crate is platform-neutral.
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::MapMode;
 
-/// The allocation granularity: the unit in which mapping offsets must be aligned.
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as imp;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("smmap supports Unix and Windows");
+
+/// What identifies a file independently of the paths that lead to it: device and inode on
+/// Unix, volume serial number and file index on Windows.
+pub(crate) type FileIdentity = (u64, u64);
+
+/// The allocation granularity: the unit in which mapping offsets must be aligned (the page
+/// size on Unix, 64 KiB on Windows).
 pub(crate) fn allocation_granularity() -> usize {
     static GRAN: OnceLock<usize> = OnceLock::new();
-    *GRAN.get_or_init(|| {
-        // SAFETY: sysconf has no preconditions; it reads a system constant.
-        let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        if v > 0 { v as usize } else { 4096 }
-    })
+    *GRAN.get_or_init(imp::allocation_granularity)
 }
 
-/// The soft limit on open descriptors of this process, if it has one.
+/// The identity of an open file.
+pub(crate) fn file_identity(file: &File) -> io::Result<FileIdentity> {
+    imp::file_identity(file)
+}
+
+/// The identity of the file `path` leads to (symbolic links followed).
+pub(crate) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
+    imp::path_identity(path)
+}
+
+/// How many descriptors (Unix) or file handles (Windows) this process may have open, if it is
+/// limited: the soft `RLIMIT_NOFILE` on Unix, the C runtime's ceiling on Windows.
 pub(crate) fn nofile_soft_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable `rlimit` for getrlimit to fill.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
-        None
-    } else {
-        #[allow(clippy::unnecessary_cast)] // `rlim_t` is 32 bits wide on some targets
-        Some(lim.rlim_cur as u64)
-    }
+    imp::nofile_soft_limit()
 }
 
 /// Whether an I/O error says the process or system ran out of descriptors or address space,
 /// the errors after which releasing cached mappings and descriptors and retrying can help.
 pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
-    )
+    imp::is_resource_exhaustion(e)
 }
 
 /// Whether `file` was opened with the access that mappings in `mode` need: reading for every
 /// mode, and writing too for [`MapMode::ReadWrite`] (shared writable mappings).
 pub(crate) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_GETFL on a descriptor that `file` keeps open reads its status flags; it has no
-    // other effect and no memory argument.
-    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(match flags & libc::O_ACCMODE {
-        libc::O_RDWR => true,
-        libc::O_RDONLY => mode != MapMode::ReadWrite,
-        _ => false,
-    })
+    imp::access_fits(file, mode)
 }
 
 /// One memory mapping of `len` bytes of a file.

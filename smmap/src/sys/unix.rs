@@ -1,0 +1,45 @@
+//! Unix: page size, descriptor limit and file identity through rustix and std.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::io::Errno;
+
+use super::FileIdentity;
+use crate::MapMode;
+
+pub(super) fn allocation_granularity() -> usize {
+    rustix::param::page_size()
+}
+
+pub(super) fn file_identity(file: &File) -> io::Result<FileIdentity> {
+    let meta = file.metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+pub(super) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+pub(super) fn nofile_soft_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+pub(super) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    [Errno::MFILE, Errno::NFILE, Errno::NOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+pub(super) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
+    use rustix::fs::OFlags;
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    Ok(match flags & OFlags::RWMODE {
+        f if f == OFlags::RDWR => true,
+        f if f == OFlags::RDONLY => mode != MapMode::ReadWrite,
+        _ => false,
+    })
+}
