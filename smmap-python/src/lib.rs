@@ -10,6 +10,7 @@
 //! can block (opening and `stat`ing files, mapping, unmapping).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::exceptions::{
     PyAssertionError, PyAttributeError, PyIndexError, PyOSError, PyTypeError, PyValueError,
@@ -17,7 +18,11 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PySlice};
 
+mod small;
+mod state;
 mod view;
+
+use small::Small;
 
 const MIB: u64 = 1024 * 1024;
 const IS_64_BIT: bool = cfg!(target_pointer_width = "64");
@@ -71,18 +76,55 @@ impl Mgr {
     }
 }
 
+/// The identity of a file: device and inode.
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// The identity of a file (unknown off Unix: small reads are then not used).
+#[cfg(not(unix))]
+fn identity(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+/// Where a cursor's small reads read from.
+enum Source {
+    Path(PathBuf),
+    File(Arc<std::fs::File>),
+    None,
+}
+
 /// Opens what Python code names a file by: a descriptor (`int`, duplicated; the caller keeps
-/// its own) or a path (`str`, `bytes`, `os.PathLike`).
-fn open_cursor(py: Python<'_>, mgr: &Mgr, path_or_fd: &Bound<'_, PyAny>) -> PyResult<smmap::WindowCursor> {
+/// its own) or a path (`str`, `bytes`, `os.PathLike`). With `reader`, also what small reads
+/// read from.
+fn open_cursor(
+    py: Python<'_>,
+    mgr: &Mgr,
+    path_or_fd: &Bound<'_, PyAny>,
+    reader: bool,
+) -> PyResult<(smmap::WindowCursor, Source, (u64, u64))> {
     if path_or_fd.is_instance_of::<PyInt>() {
         let fd: i32 = path_or_fd.extract()?;
         let file = view::dup_fd(fd).map_err(PyErr::from)?;
-        py.detach(|| on_mgr!(mgr, m => m.make_cursor_from_file(file)))
-            .map_err(to_py)
+        let ident = identity(&file.metadata()?);
+        let src = match reader.then(|| file.try_clone()) {
+            Some(Ok(f)) => Source::File(Arc::new(f)),
+            _ => Source::None,
+        };
+        let cur = py
+            .detach(|| on_mgr!(mgr, m => m.make_cursor_from_file(file)))
+            .map_err(to_py)?;
+        Ok((cur, src, ident))
     } else {
         let path: PathBuf = path_or_fd.extract()?;
-        py.detach(|| on_mgr!(mgr, m => m.make_cursor(&path)))
-            .map_err(to_py)
+        let cur = py
+            .detach(|| on_mgr!(mgr, m => m.make_cursor(&path)))
+            .map_err(to_py)?;
+        let ident = std::fs::metadata(&path).map(|m| identity(&m)).unwrap_or((0, 0));
+        let src = if reader { Source::Path(path) } else { Source::None };
+        Ok((cur, src, ident))
     }
 }
 
@@ -94,6 +136,8 @@ fn open_cursor(py: Python<'_>, mgr: &Mgr, path_or_fd: &Bound<'_, PyAny>) -> PyRe
 #[pyclass(module = "smmap.mman", name = "StaticWindowMapManager", subclass)]
 struct StaticManager {
     mgr: Mgr,
+    /// The small-read policy (sliding managers only, unless switched off).
+    small: Option<Arc<Small>>,
     /// The window size as Python smmap reports it (after default handling).
     window: u64,
     max_memory: u64,
@@ -106,6 +150,7 @@ impl StaticManager {
         window_size: i64,
         max_memory_size: i64,
         max_open_handles: i64,
+        small_reads: Option<bool>,
     ) -> PyResult<Self> {
         let window = if window_size < 0 {
             if IS_64_BIT { 1024 * MIB } else { 64 * MIB }
@@ -142,8 +187,13 @@ impl StaticManager {
                     .map_err(to_py)?,
             )
         };
+        let small = match (&mgr, small_reads) {
+            (Mgr::Sliding(_), None | Some(true)) => Some(Arc::new(Small::new(window, max_memory))),
+            _ => None,
+        };
         Ok(StaticManager {
             mgr,
+            small,
             window,
             max_memory,
             max_handles,
@@ -155,21 +205,22 @@ impl StaticManager {
     }
 
     fn cursor_for(&self, py: Python<'_>, path_or_fd: &Bound<'_, PyAny>) -> PyResult<Cursor> {
-        let cur = open_cursor(py, &self.mgr, path_or_fd)?;
+        let (cur, src, ident) = open_cursor(py, &self.mgr, path_or_fd, self.small.is_some())?;
         let half = match self.mgr {
             Mgr::Sliding(_) => self.window / 2,
             Mgr::Static(_) => 0,
         };
         Ok(Cursor {
-            st: Some(State {
+            st: Some(State::new(
                 cur,
-                key: path_or_fd.clone().unbind(),
-                mgr: self.mgr.clone(),
-                window: self.window,
+                path_or_fd.clone().unbind(),
+                self.mgr.clone(),
+                self.small.clone(),
+                src,
+                ident,
+                self.window,
                 half,
-                ext: None,
-                region: None,
-            }),
+            )),
         })
     }
 }
@@ -179,7 +230,7 @@ impl StaticManager {
     #[new]
     #[pyo3(signature = (window_size = 0, max_memory_size = 0, max_open_handles = MAXSIZE))]
     fn new(window_size: i64, max_memory_size: i64, max_open_handles: i64) -> PyResult<Self> {
-        Self::build(false, window_size, max_memory_size, max_open_handles)
+        Self::build(false, window_size, max_memory_size, max_open_handles, None)
     }
 
     /// A cursor on the file named by a path (`str`, `bytes`, `os.PathLike`) or an open
@@ -191,6 +242,9 @@ impl StaticManager {
 
     /// Unmaps every region no cursor (or live view) uses; returns how many.
     fn collect(&self, py: Python<'_>) -> usize {
+        if let Some(s) = &self.small {
+            s.close_fds();
+        }
         let mgr = &self.mgr;
         py.detach(|| on_mgr!(mgr, m => m.collect()))
     }
@@ -261,6 +315,11 @@ impl StaticManager {
         ] {
             d.set_item(k, v)?;
         }
+        if let Some(sm) = &self.small {
+            use std::sync::atomic::Ordering::Relaxed;
+            d.set_item("small_reads", sm.reads.load(Relaxed))?;
+            d.set_item("small_read_bytes", sm.bytes.load(Relaxed))?;
+        }
         Ok(d)
     }
 
@@ -287,98 +346,25 @@ struct SlidingManager;
 #[pymethods]
 impl SlidingManager {
     #[new]
-    #[pyo3(signature = (window_size = -1, max_memory_size = 0, max_open_handles = MAXSIZE))]
+    #[pyo3(signature = (window_size = -1, max_memory_size = 0, max_open_handles = MAXSIZE, *, small_reads = None))]
     fn new(
         window_size: i64,
         max_memory_size: i64,
         max_open_handles: i64,
+        small_reads: Option<bool>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let base = StaticManager::build(true, window_size, max_memory_size, max_open_handles)?;
+        let base = StaticManager::build(
+            true,
+            window_size,
+            max_memory_size,
+            max_open_handles,
+            small_reads,
+        )?;
         Ok(PyClassInitializer::from(base).add_subclass(SlidingManager))
     }
 }
 
-/// What an associated cursor holds.
-struct State {
-    cur: smmap::WindowCursor,
-    /// The path or descriptor the cursor was made from, as given.
-    key: Py<PyAny>,
-    mgr: Mgr,
-    /// Python smmap's window size (0: any size).
-    window: u64,
-    /// Requests longer than this (0: none) may be served short from the current region, as
-    /// Python smmap does, instead of getting a region of their own.
-    half: u64,
-    /// The current region's extent, while the cursor holds it.
-    ext: Option<(u64, u64)>,
-    /// The `MapRegion` object handed out for the current region.
-    region: Option<Py<MapRegion>>,
-}
-
-impl State {
-    /// Python smmap's `use_region` (`python` true): afterwards the cursor is valid unless
-    /// `offset` is at or past the end of the file. The size is cut to the window, and a request
-    /// longer than half a window that starts in the current region is served from it up to its
-    /// end, as Python smmap does, which saves a mapping of its own. With `python` false, the
-    /// cursor exposes exactly `size` bytes (cut to the file), in a region of their own if need be.
-    fn use_region(&mut self, py: Python<'_>, offset: u64, size: u64, python: bool) -> PyResult<()> {
-        let fsize = self.cur.file_size();
-        let mut want = if size == 0 { fsize } else { size };
-        if python {
-            want = want.min(if self.window > 0 { self.window } else { fsize });
-            if let Some((b, l)) = self.ext {
-                if self.half > 0 && want > self.half && offset >= b && offset - b < l {
-                    want = want.min(l - (offset - b));
-                }
-            }
-        }
-        let known_hit = want > 0
-            && matches!(self.ext, Some((b, l)) if offset >= b && offset - b < l && want <= l - (offset - b));
-        let want_us = to_usize(want);
-        let res = if known_hit {
-            self.cur.use_region(offset, want_us).map(|_| ())
-        } else {
-            let cur = &mut self.cur;
-            py.detach(move || cur.use_region(offset, want_us).map(|_| ()))
-        };
-        match res {
-            Ok(()) => {
-                if !known_hit {
-                    let ext = self.cur.region().map(|r| (r.ofs_begin, r.size as u64));
-                    if ext.is_none() || ext != self.ext {
-                        self.region = None;
-                    }
-                    self.ext = ext;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.ext = None;
-                self.region = None;
-                match e {
-                    smmap::Error::OutOfBounds { .. } => Ok(()),
-                    e => Err(to_py(e)),
-                }
-            }
-        }
-    }
-
-    fn unuse(&mut self) {
-        self.cur.unuse_region();
-        self.ext = None;
-        self.region = None;
-    }
-
-    fn check_valid(&self) -> PyResult<()> {
-        if self.cur.is_valid() {
-            Ok(())
-        } else {
-            Err(PyAttributeError::new_err(
-                "the cursor holds no region: call use_region() with an offset inside the file first",
-            ))
-        }
-    }
-}
+use state::State;
 
 fn unassociated() -> PyErr {
     PyAttributeError::new_err("the cursor is not associated with a file: make it with manager.make_cursor()")
@@ -399,15 +385,7 @@ impl Cursor {
         self.st.as_mut().ok_or_else(unassociated)
     }
     fn copy_state(&self, py: Python<'_>) -> Option<State> {
-        self.st.as_ref().map(|s| State {
-            cur: s.cur.clone(),
-            key: s.key.clone_ref(py),
-            mgr: s.mgr.clone(),
-            window: s.window,
-            half: s.half,
-            ext: s.ext,
-            region: None,
-        })
+        self.st.as_ref().map(|s| s.copy(py))
     }
 }
 
@@ -451,23 +429,23 @@ impl Cursor {
 
     /// A memoryview of exactly the cursor's bytes, without copying; it keeps its region mapped
     /// while it (or a slice of it) lives.
-    fn buffer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let st = self.state()?;
+    fn buffer<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let st = self.state_mut()?;
         st.check_valid()?;
-        view::memoryview(&view::pin(py, &st.cur, None)?)
+        let (ofs, size) = (st.ofs_begin(), st.size());
+        st.view(py, ofs, size)
     }
 
     /// The whole current region, like the `mmap` object Python smmap returns: buffer protocol,
     /// `len()`, indexing and slicing (to `bytes`). Byte 0 is the region's first byte.
-    fn map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let st = self.state()?;
+    fn map<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let st = self.state_mut()?;
         st.check_valid()?;
-        let range = st.ext.map(|(b, l)| (b, to_usize(l)));
-        view::pin(py, &st.cur, range)
+        st.map(py)
     }
 
     fn is_valid(&self) -> bool {
-        self.st.as_ref().is_some_and(|s| s.cur.is_valid())
+        self.st.as_ref().is_some_and(|s| s.is_valid())
     }
 
     fn is_associated(&self) -> bool {
@@ -475,24 +453,24 @@ impl Cursor {
     }
 
     fn ofs_begin(&self) -> PyResult<u64> {
-        Ok(self.state()?.cur.ofs_begin())
+        Ok(self.state()?.ofs_begin())
     }
 
     fn ofs_end(&self) -> PyResult<u64> {
-        Ok(self.state()?.cur.ofs_end())
+        Ok(self.state()?.ofs_end())
     }
 
     fn size(&self) -> usize {
-        self.st.as_ref().map_or(0, |s| s.cur.size())
+        self.st.as_ref().map_or(0, |s| s.size())
     }
 
     /// Whether `ofs` is among the bytes the cursor exposes.
     fn includes_ofs(&self, ofs: i64) -> bool {
-        u64::try_from(ofs).is_ok_and(|o| self.st.as_ref().is_some_and(|s| s.cur.includes_ofs(o)))
+        u64::try_from(ofs).is_ok_and(|o| self.st.as_ref().is_some_and(|s| s.includes_ofs(o)))
     }
 
     fn file_size(&self) -> PyResult<u64> {
-        Ok(self.state()?.cur.file_size())
+        Ok(self.state()?.file_size())
     }
 
     fn path_or_fd(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -524,7 +502,7 @@ impl Cursor {
         let Some(st) = self.st.as_mut() else {
             return Ok(None);
         };
-        if !st.cur.is_valid() {
+        if !st.is_mapped() {
             return Ok(None);
         }
         if let Some(r) = &st.region {
@@ -581,13 +559,13 @@ impl Cursor {
     fn __repr__(&self) -> String {
         match &self.st {
             None => "<WindowCursor (not associated)>".into(),
-            Some(s) if s.cur.is_valid() => format!(
+            Some(s) if s.is_valid() => format!(
                 "<WindowCursor [{}, {}) of {} bytes>",
-                s.cur.ofs_begin(),
-                s.cur.ofs_end(),
-                s.cur.file_size()
+                s.ofs_begin(),
+                s.ofs_end(),
+                s.file_size()
             ),
-            Some(s) => format!("<WindowCursor (invalid) of {} bytes>", s.cur.file_size()),
+            Some(s) => format!("<WindowCursor (invalid) of {} bytes>", s.file_size()),
         }
     }
 }
@@ -629,7 +607,7 @@ impl MapRegion {
         let ofs = unsigned("ofs", ofs)?;
         let size = unsigned("size", size)?;
         let probe_mgr = Mgr::Static(smmap::StaticWindowMapManager::new());
-        let fsize = open_cursor(py, &probe_mgr, path_or_fd)?.file_size();
+        let fsize = open_cursor(py, &probe_mgr, path_or_fd, false)?.0.file_size();
         if ofs >= fsize {
             return Err(PyValueError::new_err(format!(
                 "mmap offset {ofs} is greater than or equal to the file size {fsize}"
@@ -647,7 +625,7 @@ impl MapRegion {
             ),
             None => probe_mgr,
         };
-        let mut cur = open_cursor(py, &mgr, path_or_fd)?;
+        let mut cur = open_cursor(py, &mgr, path_or_fd, false)?.0;
         let n = py
             .detach(|| cur.use_region(ofs, to_usize(len)).map(|b| b.len()))
             .map_err(to_py)?;
@@ -827,21 +805,21 @@ impl Buffer {
         }
         let st = c.state_mut()?;
         let (i, j) = (i as u64, (j.max(i)) as u64);
-        let (b, e) = (st.cur.ofs_begin(), st.cur.ofs_end());
+        let (b, e) = (st.ofs_begin(), st.ofs_end());
         if b <= i && j < e {
-            return view::memoryview(&view::pin(py, &st.cur, Some((i, to_usize(j - i))))?);
+            return st.view(py, i, to_usize(j - i));
         }
         if i == j {
             return view::memoryview(&PyBytes::new(py, b"").into_any());
         }
         st.use_region(py, i, j - i, false)?;
-        if !st.cur.is_valid() || (st.cur.size() as u64) < j - i {
+        if !st.is_valid() || (st.size() as u64) < j - i {
             return Err(PyAssertionError::new_err(format!(
                 "slice [{i}:{j}] runs past the end of the file ({} bytes)",
-                st.cur.file_size()
+                st.file_size()
             )));
         }
-        view::memoryview(&view::pin(py, &st.cur, None)?)
+        st.view(py, i, to_usize(j - i))
     }
 }
 
@@ -879,9 +857,9 @@ impl Buffer {
         let offset = unsigned("offset", offset)?;
         let mut size = unsigned("size", size)?;
         st.use_region(py, offset, size, true)?;
-        let res = st.cur.is_valid();
+        let res = st.is_valid();
         if res {
-            let fs = st.cur.file_size();
+            let fs = st.file_size();
             if size > fs {
                 size = fs - offset;
             }
@@ -929,11 +907,11 @@ impl Buffer {
             return Err(PyIndexError::new_err("index before the start of the file"));
         };
         let st = c.state_mut()?;
-        if !st.cur.includes_ofs(i) {
+        if !st.includes_ofs(i) {
             st.use_region(py, i, 1, true)?;
         }
         st.check_valid()?;
-        let b = st.cur.buffer()[(i - st.cur.ofs_begin()) as usize];
+        let b = st.byte_at(py, i);
         Ok(b.into_pyobject(py)?.into_any())
     }
 
