@@ -16,7 +16,7 @@ use pyo3::exceptions::{
     PyAssertionError, PyAttributeError, PyIndexError, PyOSError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyInt, PySlice};
+use pyo3::types::{PyBytes, PyDict, PyInt, PySlice, PyString};
 
 mod small;
 mod state;
@@ -89,6 +89,20 @@ fn identity(_meta: &std::fs::Metadata) -> (u64, u64) {
     (0, 0)
 }
 
+/// A path from `str`, `bytes` or `os.PathLike`.
+fn to_path(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(PathBuf::from(s.to_cow()?.into_owned()));
+    }
+    let p = obj.py().import("os")?.call_method1("fspath", (obj,))?;
+    #[cfg(unix)]
+    if let Ok(b) = p.cast::<PyBytes>() {
+        use std::os::unix::ffi::OsStrExt;
+        return Ok(PathBuf::from(std::ffi::OsStr::from_bytes(b.as_bytes())));
+    }
+    p.extract()
+}
+
 /// Where a cursor's small reads read from.
 enum Source {
     Path(PathBuf),
@@ -118,7 +132,7 @@ fn open_cursor(
             .map_err(to_py)?;
         Ok((cur, src, ident))
     } else {
-        let path: PathBuf = path_or_fd.extract()?;
+        let path = to_path(path_or_fd)?;
         let cur = py
             .detach(|| on_mgr!(mgr, m => m.make_cursor(&path)))
             .map_err(to_py)?;
