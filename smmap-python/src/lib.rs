@@ -136,8 +136,14 @@ fn open_cursor(
         let cur = py
             .detach(|| on_mgr!(mgr, m => m.make_cursor(&path)))
             .map_err(to_py)?;
-        let ident = std::fs::metadata(&path).map(|m| identity(&m)).unwrap_or((0, 0));
-        let src = if reader { Source::Path(path) } else { Source::None };
+        let ident = std::fs::metadata(&path)
+            .map(|m| identity(&m))
+            .unwrap_or((0, 0));
+        let src = if reader {
+            Source::Path(path)
+        } else {
+            Source::None
+        };
         Ok((cur, src, ident))
     }
 }
@@ -303,9 +309,17 @@ impl StaticManager {
     /// Python smmap closes the maps of files under `base_path` on Windows so that they can be
     /// deleted, and does nothing elsewhere (returns None). Here, on Windows, every unused
     /// region is unmapped and their number returned.
-    fn force_map_handle_removal_win(&self, py: Python<'_>, base_path: &Bound<'_, PyAny>) -> Option<usize> {
+    fn force_map_handle_removal_win(
+        &self,
+        py: Python<'_>,
+        base_path: &Bound<'_, PyAny>,
+    ) -> Option<usize> {
         let _ = base_path;
-        if cfg!(windows) { Some(self.collect(py)) } else { None }
+        if cfg!(windows) {
+            Some(self.collect(py))
+        } else {
+            None
+        }
     }
 
     /// The manager's counters (hits, misses, maps, evictions, peaks, descriptors, ...).
@@ -381,7 +395,9 @@ impl SlidingManager {
 use state::State;
 
 fn unassociated() -> PyErr {
-    PyAttributeError::new_err("the cursor is not associated with a file: make it with manager.make_cursor()")
+    PyAttributeError::new_err(
+        "the cursor is not associated with a file: make it with manager.make_cursor()",
+    )
 }
 
 /// A handle on one file and the region of it it currently uses, made by `make_cursor`.
@@ -425,7 +441,12 @@ impl Cursor {
     /// allows) and returns the cursor; it is invalid afterwards if `offset` is at or past the
     /// end of the file. `flags` is accepted for compatibility and ignored.
     #[pyo3(signature = (offset = 0, size = 0, flags = 0))]
-    fn use_region(mut slf: PyRefMut<'_, Self>, offset: i64, size: i64, flags: i64) -> PyResult<PyRefMut<'_, Self>> {
+    fn use_region(
+        mut slf: PyRefMut<'_, Self>,
+        offset: i64,
+        size: i64,
+        flags: i64,
+    ) -> PyResult<PyRefMut<'_, Self>> {
         let _ = flags;
         let offset = unsigned("offset", offset)?;
         let size = unsigned("size", size)?;
@@ -525,7 +546,8 @@ impl Cursor {
         let Some((begin, size)) = st.ext else {
             return Ok(None);
         };
-        let base = (st.cur.buffer().as_ptr() as usize).wrapping_sub((st.cur.ofs_begin() - begin) as usize);
+        let base =
+            (st.cur.buffer().as_ptr() as usize).wrapping_sub((st.cur.ofs_begin() - begin) as usize);
         let mut probe = st.cur.clone();
         probe.unuse_region();
         let r = Py::new(
@@ -616,12 +638,20 @@ struct MapRegion {
 impl MapRegion {
     #[new]
     #[pyo3(signature = (path_or_fd, ofs, size, flags = 0))]
-    fn new(py: Python<'_>, path_or_fd: &Bound<'_, PyAny>, ofs: i64, size: i64, flags: i64) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        path_or_fd: &Bound<'_, PyAny>,
+        ofs: i64,
+        size: i64,
+        flags: i64,
+    ) -> PyResult<Self> {
         let _ = flags;
         let ofs = unsigned("ofs", ofs)?;
         let size = unsigned("size", size)?;
         let probe_mgr = Mgr::Static(smmap::StaticWindowMapManager::new());
-        let fsize = open_cursor(py, &probe_mgr, path_or_fd, false)?.0.file_size();
+        let fsize = open_cursor(py, &probe_mgr, path_or_fd, false)?
+            .0
+            .file_size();
         if ofs >= fsize {
             return Err(PyValueError::new_err(format!(
                 "mmap offset {ofs} is greater than or equal to the file size {fsize}"
@@ -749,7 +779,9 @@ impl MapRegion {
     fn map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let range = Some((self.begin, to_usize(self.size)));
         match &self.kind {
-            Kind::Standalone { holder: Some(c), .. } => view::pin(py, c, range),
+            Kind::Standalone {
+                holder: Some(c), ..
+            } => view::pin(py, c, range),
             Kind::Standalone { holder: None, .. } => {
                 Err(PyValueError::new_err("mmap closed or invalid"))
             }
@@ -801,21 +833,27 @@ impl Buffer {
     fn cursor_ref<'py>(&self, py: Python<'py>) -> PyResult<PyRefMut<'py, Cursor>> {
         match &self.c {
             Some(c) => Ok(c.bind(py).try_borrow_mut()?),
-            None => Err(PyAttributeError::new_err("the buffer has no cursor: call begin_access() with one")),
+            None => Err(PyAttributeError::new_err(
+                "the buffer has no cursor: call begin_access() with one",
+            )),
         }
     }
 
     fn slice<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
         let mut c = self.cursor_ref(py)?;
         if !c.is_valid() {
-            return Err(PyAssertionError::new_err("the buffer's cursor holds no region"));
+            return Err(PyAssertionError::new_err(
+                "the buffer's cursor holds no region",
+            ));
         }
         let size = self.len()? as i64;
         let i = if i < 0 { i + size } else { i };
         let j = if j == MAXSIZE { size } else { j };
         let j = if j < 0 { j + size } else { j };
         if i < 0 {
-            return Err(PyIndexError::new_err(format!("slice start {i} before the start of the file")));
+            return Err(PyIndexError::new_err(format!(
+                "slice start {i} before the start of the file"
+            )));
         }
         let st = c.state_mut()?;
         let (i, j) = (i as u64, (j.max(i)) as u64);
@@ -841,14 +879,23 @@ impl Buffer {
 impl Buffer {
     #[new]
     #[pyo3(signature = (cursor = None, offset = 0, size = MAXSIZE, flags = 0))]
-    fn new(py: Python<'_>, cursor: Option<Py<Cursor>>, offset: i64, size: i64, flags: i64) -> PyResult<Self> {
-        let mut b = Buffer { c: None, size: None };
-        if let Some(c) = cursor {
-            if !b.begin_access(py, Some(c), offset, size, flags)? {
-                return Err(PyValueError::new_err(
-                    "Failed to allocate the buffer - probably the given offset is out of bounds",
-                ));
-            }
+    fn new(
+        py: Python<'_>,
+        cursor: Option<Py<Cursor>>,
+        offset: i64,
+        size: i64,
+        flags: i64,
+    ) -> PyResult<Self> {
+        let mut b = Buffer {
+            c: None,
+            size: None,
+        };
+        if let Some(c) = cursor
+            && !b.begin_access(py, Some(c), offset, size, flags)?
+        {
+            return Err(PyValueError::new_err(
+                "Failed to allocate the buffer - probably the given offset is out of bounds",
+            ));
         }
         Ok(b)
     }
@@ -856,7 +903,14 @@ impl Buffer {
     /// Points the buffer at `[offset, offset + size)` of the cursor's file (`size` is cut to
     /// the file); returns True if the buffer can be used.
     #[pyo3(signature = (cursor = None, offset = 0, size = MAXSIZE, flags = 0))]
-    fn begin_access(&mut self, py: Python<'_>, cursor: Option<Py<Cursor>>, offset: i64, size: i64, flags: i64) -> PyResult<bool> {
+    fn begin_access(
+        &mut self,
+        py: Python<'_>,
+        cursor: Option<Py<Cursor>>,
+        offset: i64,
+        size: i64,
+        flags: i64,
+    ) -> PyResult<bool> {
         let _ = flags;
         if let Some(c) = cursor {
             self.c = Some(c);
@@ -899,7 +953,11 @@ impl Buffer {
         Ok(to_usize(self.len()?))
     }
 
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if let Ok(s) = key.cast::<PySlice>() {
             // Python smmap: `buf[i.start or 0 : i.stop or len]`, the step ignored.
             let start: Option<i64> = s.getattr("start")?.extract()?;
@@ -914,7 +972,9 @@ impl Buffer {
         let i: i64 = key.extract()?;
         let mut c = self.cursor_ref(py)?;
         if !c.is_valid() {
-            return Err(PyAssertionError::new_err("the buffer's cursor holds no region"));
+            return Err(PyAssertionError::new_err(
+                "the buffer's cursor holds no region",
+            ));
         }
         let i = if i < 0 { i + self.len()? as i64 } else { i };
         let Ok(i) = u64::try_from(i) else {
@@ -933,7 +993,13 @@ impl Buffer {
         slf
     }
 
-    fn __exit__(&mut self, py: Python<'_>, _t: &Bound<'_, PyAny>, _v: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _v: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.end_access(py)
     }
 }

@@ -75,7 +75,12 @@ impl Small {
     /// A descriptor for reading the file at `path` whose identity is `ident`, or None if the
     /// path cannot be opened or now names another file.
     pub(crate) fn fd_for(&self, path: &Path, ident: (u64, u64)) -> Option<Arc<File>> {
-        if let Some(f) = self.fds.lock().unwrap_or_else(PoisonError::into_inner).get(&ident) {
+        if let Some(f) = self
+            .fds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&ident)
+        {
             return Some(f.clone());
         }
         let f = File::open(path).ok()?;
@@ -93,7 +98,10 @@ impl Small {
 
     /// Closes the descriptors kept for reading.
     pub(crate) fn close_fds(&self) {
-        self.fds.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.fds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     pub(crate) fn count(&self, n: usize) {

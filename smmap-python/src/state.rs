@@ -55,7 +55,11 @@ impl State {
         window: u64,
         half: u64,
     ) -> State {
-        let small = if ident == (0, 0) || half == 0 { None } else { small };
+        let small = if ident == (0, 0) || half == 0 {
+            None
+        } else {
+            small
+        };
         State {
             cur,
             key,
@@ -162,28 +166,33 @@ impl State {
         let mut want = if size == 0 { fsize } else { size };
         if python {
             want = want.min(if self.window > 0 { self.window } else { fsize });
-            if let Some((b, l)) = self.ext {
-                if self.half > 0 && want > self.half && offset >= b && offset - b < l {
-                    want = want.min(l - (offset - b));
-                }
+            if let Some((b, l)) = self.ext
+                && self.half > 0
+                && want > self.half
+                && offset >= b
+                && offset - b < l
+            {
+                want = want.min(l - (offset - b));
             }
         }
         // Inside the bytes a small read owns.
-        if let Some(o) = &mut self.owned {
-            if python && offset >= o.base && want <= o.len as u64 && offset - o.base <= o.len as u64 - want && want > 0 {
-                o.ofs = offset;
-                o.size = want as usize;
-                return Ok(());
-            }
+        if let Some(o) = &mut self.owned
+            && python
+            && offset >= o.base
+            && want <= o.len as u64
+            && offset - o.base <= o.len as u64 - want
+            && want > 0
+        {
+            o.ofs = offset;
+            o.size = want as usize;
+            return Ok(());
         }
         let known_hit = want > 0
             && matches!(self.ext, Some((b, l)) if offset >= b && offset - b < l && want <= l - (offset - b));
         let want_us = to_usize(want);
         if known_hit {
             self.owned = None;
-            self.cur
-                .use_region(offset, want_us)
-                .map_err(to_py)?;
+            self.cur.use_region(offset, want_us).map_err(to_py)?;
             return Ok(());
         }
         self.owned = None;

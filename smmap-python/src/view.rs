@@ -49,6 +49,10 @@ const PYBUF_STRIDES: c_int = 0x0010 | PYBUF_ND;
 #[repr(C)]
 struct RawMapped {
     ob_base: ffi::PyObject,
+    payload: Payload,
+}
+
+struct Payload {
     /// The cursor whose region holds the bytes; never used mutably, dropped in `dealloc`.
     holder: ManuallyDrop<Box<smmap::WindowCursor>>,
     ptr: *const u8,
@@ -135,10 +139,14 @@ unsafe fn new_mapped<'py>(
     len: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let Some(&tp) = TYPE.get() else {
-        return Err(PySystemError::new_err("smmap: MappedBytes type not initialised"));
+        return Err(PySystemError::new_err(
+            "smmap: MappedBytes type not initialised",
+        ));
     };
     let Ok(len) = ffi::Py_ssize_t::try_from(len) else {
-        return Err(PyBufferError::new_err("mapped range longer than a Py_ssize_t"));
+        return Err(PyBufferError::new_err(
+            "mapped range longer than a Py_ssize_t",
+        ));
     };
     // SAFETY: `tp` is our heap type; `PyType_GenericAlloc` returns a zeroed object of
     // `basicsize` bytes with its header set, or NULL with an exception.
@@ -148,13 +156,16 @@ unsafe fn new_mapped<'py>(
     }
     let raw = obj.cast::<RawMapped>();
     // SAFETY: `obj` is a fresh allocation of `size_of::<RawMapped>()` bytes laid out as
-    // `RawMapped`; the fields written here are plain data, and writing them without dropping
-    // the zeroed previous contents is what initialises them.
-    unsafe {
-        ptr::addr_of_mut!((*raw).holder).write(ManuallyDrop::new(holder));
-        ptr::addr_of_mut!((*raw).ptr).write(ptr);
-        ptr::addr_of_mut!((*raw).len).write(len);
-    }
+    // `RawMapped`: its payload field is in bounds.
+    let place = unsafe { ptr::addr_of_mut!((*raw).payload) };
+    let payload = Payload {
+        holder: ManuallyDrop::new(holder),
+        ptr,
+        len,
+    };
+    // SAFETY: `place` is valid for writes and aligned (part of an allocation made for this
+    // layout); writing without dropping the zeroed previous contents is what initialises it.
+    unsafe { place.write(payload) };
     // SAFETY: `obj` is a new (owned) reference to a fully initialised object.
     Ok(unsafe { Bound::from_owned_ptr(py, obj) })
 }
@@ -185,7 +196,11 @@ pub(crate) fn pin<'py>(
         }
         Some((offset, len)) => {
             let b = py
-                .detach(|| holder.use_region(offset, len).map(|b| (b.as_ptr() as usize, b.len())))
+                .detach(|| {
+                    holder
+                        .use_region(offset, len)
+                        .map(|b| (b.as_ptr() as usize, b.len()))
+                })
                 .map_err(crate::to_py)?;
             (b.0 as *const u8, b.1)
         }
@@ -226,11 +241,10 @@ pub(crate) fn dup_fd(fd: i32) -> std::io::Result<std::fs::File> {
 
 /// `memoryview(obj)`.
 pub(crate) fn memoryview<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    // SAFETY: `obj` is a live object; `PyMemoryView_FromObject` returns a new reference or NULL
-    // with an exception set.
-    unsafe {
-        Bound::from_owned_ptr_or_err(obj.py(), ffi::PyMemoryView_FromObject(obj.as_ptr()))
-    }
+    // SAFETY: `obj` is a live object.
+    let mv = unsafe { ffi::PyMemoryView_FromObject(obj.as_ptr()) };
+    // SAFETY: `PyMemoryView_FromObject` returns a new reference, or NULL with an exception set.
+    unsafe { Bound::from_owned_ptr_or_err(obj.py(), mv) }
 }
 
 /// The bytes of a `MappedBytes` object.
@@ -239,10 +253,10 @@ pub(crate) fn memoryview<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
 ///
 /// `obj` must be a live object of our type; the slice is valid while it lives.
 unsafe fn bytes_of<'a>(obj: *mut ffi::PyObject) -> &'a [u8] {
-    let raw = obj.cast::<RawMapped>();
     // SAFETY: `obj` is of our type (caller), so it is a `RawMapped` initialised by
-    // `new_mapped`; its fields are only read.
-    let (p, len) = unsafe { ((*raw).ptr, (*raw).len as usize) };
+    // `new_mapped`; its payload is only read.
+    let payload = unsafe { &(*obj.cast::<RawMapped>()).payload };
+    let (p, len) = (payload.ptr, payload.len as usize);
     if len == 0 {
         return &[];
     }
@@ -281,11 +295,12 @@ unsafe extern "C" fn no_new(
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    let raw = obj.cast::<RawMapped>();
-    // SAFETY: `obj` is one of our objects, initialised by `new_mapped`, being destroyed: its
-    // holder is dropped exactly once, here (this unpins the region; exporting views hold a
-    // reference to `obj`, so none is alive).
-    unsafe { ManuallyDrop::drop(&mut (*raw).holder) };
+    // SAFETY: `obj` is one of our objects, initialised by `new_mapped`, being destroyed: no
+    // one else uses it any more.
+    let payload = unsafe { &mut (*obj.cast::<RawMapped>()).payload };
+    // SAFETY: the holder is dropped exactly once, here (this unpins the region; exporting
+    // views hold a reference to `obj`, so none is alive).
+    unsafe { ManuallyDrop::drop(&mut payload.holder) };
     // SAFETY: `obj` is a live object; its type is our heap type.
     let tp = unsafe { ffi::Py_TYPE(obj) };
     // SAFETY: a heap type always has a `tp_free` slot (inherited from `object`).
@@ -317,44 +332,54 @@ unsafe extern "C" fn getbuffer(
             ))
         });
     }
-    let raw = obj.cast::<RawMapped>();
     static FORMAT: &CStr = c"B";
-    // SAFETY: `obj` is one of our objects (this slot is only called on them) and `view` is a
-    // writable `Py_buffer` supplied by the caller. This fills it exactly as
-    // `PyBuffer_FillInfo(view, obj, ptr, len, readonly=1, flags)` does, taking a new reference
-    // to `obj` for `view.obj`; `shape` and `strides` point into `view` itself, as there.
-    unsafe {
-        ffi::Py_INCREF(obj);
-        (*view).obj = obj;
-        (*view).buf = (*raw).ptr as *mut c_void;
-        (*view).len = (*raw).len;
-        (*view).readonly = 1;
-        (*view).itemsize = 1;
-        (*view).format = if flags & PYBUF_FORMAT != 0 {
+    // SAFETY: `obj` is one of our objects (this slot is only called on them), initialised by
+    // `new_mapped`; its payload is only read.
+    let payload = unsafe { &(*obj.cast::<RawMapped>()).payload };
+    // SAFETY: `obj` is live; the view takes a new reference to it (`view.obj`).
+    unsafe { ffi::Py_INCREF(obj) };
+    // `shape` and `strides` point into the view itself, as `PyBuffer_FillInfo` sets them.
+    let len_at = view
+        .wrapping_byte_add(std::mem::offset_of!(PyBuffer, len))
+        .cast::<ffi::Py_ssize_t>();
+    let itemsize_at = view
+        .wrapping_byte_add(std::mem::offset_of!(PyBuffer, itemsize))
+        .cast::<ffi::Py_ssize_t>();
+    let filled = PyBuffer {
+        buf: payload.ptr as *mut c_void,
+        obj,
+        len: payload.len,
+        itemsize: 1,
+        readonly: 1,
+        ndim: 1,
+        format: if flags & PYBUF_FORMAT != 0 {
             FORMAT.as_ptr() as *mut c_char
         } else {
             ptr::null_mut()
-        };
-        (*view).ndim = 1;
-        (*view).shape = if flags & PYBUF_ND != 0 {
-            ptr::addr_of_mut!((*view).len)
+        },
+        shape: if flags & PYBUF_ND != 0 {
+            len_at
         } else {
             ptr::null_mut()
-        };
-        (*view).strides = if flags & PYBUF_STRIDES == PYBUF_STRIDES {
-            ptr::addr_of_mut!((*view).itemsize)
+        },
+        strides: if flags & PYBUF_STRIDES == PYBUF_STRIDES {
+            itemsize_at
         } else {
             ptr::null_mut()
-        };
-        (*view).suboffsets = ptr::null_mut();
-        (*view).internal = ptr::null_mut();
-    }
+        },
+        suboffsets: ptr::null_mut(),
+        internal: ptr::null_mut(),
+    };
+    // SAFETY: `view` is a writable, aligned `Py_buffer` supplied by the caller (not NULL,
+    // checked above). This fills it exactly as `PyBuffer_FillInfo(view, obj, ptr, len,
+    // readonly=1, flags)` does.
+    unsafe { view.write(filled) };
     0
 }
 
 unsafe extern "C" fn length(obj: *mut ffi::PyObject) -> ffi::Py_ssize_t {
     // SAFETY: `obj` is one of our objects (this slot is only called on them).
-    unsafe { (*obj.cast::<RawMapped>()).len }
+    unsafe { (*obj.cast::<RawMapped>()).payload.len }
 }
 
 unsafe extern "C" fn item(obj: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
