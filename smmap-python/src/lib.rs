@@ -10,7 +10,8 @@
 //! can block (opening and `stat`ing files, mapping, unmapping).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::thread::ThreadId;
 
 use pyo3::exceptions::{
     PyAssertionError, PyAttributeError, PyIndexError, PyOSError, PyTypeError, PyValueError,
@@ -230,18 +231,16 @@ impl StaticManager {
             Mgr::Sliding(_) => self.window / 2,
             Mgr::Static(_) => 0,
         };
-        Ok(Cursor {
-            st: Some(State::new(
-                cur,
-                path_or_fd.clone().unbind(),
-                self.mgr.clone(),
-                self.small.clone(),
-                src,
-                ident,
-                self.window,
-                half,
-            )),
-        })
+        Ok(Cursor::associated(State::new(
+            cur,
+            path_or_fd.clone().unbind(),
+            self.mgr.clone(),
+            self.small.clone(),
+            src,
+            ident,
+            self.window,
+            half,
+        )))
     }
 }
 
@@ -402,20 +401,91 @@ fn unassociated() -> PyErr {
 
 /// A handle on one file and the region of it it currently uses, made by `make_cursor`.
 /// `WindowCursor(manager=None, regions=None)` is a cursor associated with no file.
-#[pyclass(module = "smmap.mman", name = "WindowCursor", subclass)]
+///
+/// A cursor may be used from several threads (gitdb shares one per pack file between them):
+/// each thread that uses it gets its own position, starting from the position the cursor last
+/// had in any thread, so that `c.use_region(o).buffer()` in one thread never returns bytes
+/// another thread asked for.
+#[pyclass(module = "smmap.mman", name = "WindowCursor", subclass, frozen)]
 struct Cursor {
-    st: Option<State>,
+    inner: Mutex<Option<Threads>>,
+}
+
+/// The positions of one cursor, per thread that uses it, the most recently used first.
+struct Threads {
+    states: Vec<(ThreadId, State)>,
+}
+
+/// At most this many threads keep a position of their own in one cursor; the least recently
+/// used beyond it is dropped (and lets go of its region).
+const MAX_THREADS: usize = 16;
+
+impl Threads {
+    fn new(st: State) -> Threads {
+        Threads {
+            states: vec![(std::thread::current().id(), st)],
+        }
+    }
+
+    /// The calling thread's position.
+    fn get(&mut self, py: Python<'_>) -> &mut State {
+        let me = std::thread::current().id();
+        if self.states[0].0 != me {
+            match self.states.iter().position(|(t, _)| *t == me) {
+                Some(i) => {
+                    let s = self.states.remove(i);
+                    self.states.insert(0, s);
+                }
+                None => {
+                    let s = self.states[0].1.copy(py);
+                    self.states.insert(0, (me, s));
+                    self.states.truncate(MAX_THREADS);
+                }
+            }
+        }
+        &mut self.states[0].1
+    }
+}
+
+/// Locks `m` without holding the GIL while waiting (its holder may be waiting for the GIL).
+fn lock<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    loop {
+        match m.try_lock() {
+            Ok(g) => return g,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => py.detach(|| drop(m.lock())),
+        }
+    }
 }
 
 impl Cursor {
-    fn state(&self) -> PyResult<&State> {
-        self.st.as_ref().ok_or_else(unassociated)
+    fn associated(st: State) -> Cursor {
+        Cursor {
+            inner: Mutex::new(Some(Threads::new(st))),
+        }
     }
-    fn state_mut(&mut self) -> PyResult<&mut State> {
-        self.st.as_mut().ok_or_else(unassociated)
+
+    /// Runs `f` on the calling thread's position.
+    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut State) -> PyResult<R>) -> PyResult<R> {
+        let mut g = lock(py, &self.inner);
+        match g.as_mut() {
+            Some(t) => f(t.get(py)),
+            None => Err(unassociated()),
+        }
     }
+
+    /// Like `with`, with a default for a cursor associated with no file.
+    fn with_or<R>(&self, py: Python<'_>, default: R, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut g = lock(py, &self.inner);
+        match g.as_mut() {
+            Some(t) => f(t.get(py)),
+            None => default,
+        }
+    }
+
     fn copy_state(&self, py: Python<'_>) -> Option<State> {
-        self.st.as_ref().map(|s| s.copy(py))
+        let mut g = lock(py, &self.inner);
+        g.as_mut().map(|t| t.get(py).copy(py))
     }
 }
 
@@ -433,7 +503,9 @@ impl Cursor {
                 let key = r.call_method0("path_or_fd")?;
                 m.borrow().cursor_for(py, &key)
             }
-            _ => Ok(Cursor { st: None }),
+            _ => Ok(Cursor {
+                inner: Mutex::new(None),
+            }),
         }
     }
 
@@ -441,146 +513,142 @@ impl Cursor {
     /// allows) and returns the cursor; it is invalid afterwards if `offset` is at or past the
     /// end of the file. `flags` is accepted for compatibility and ignored.
     #[pyo3(signature = (offset = 0, size = 0, flags = 0))]
-    fn use_region(
-        mut slf: PyRefMut<'_, Self>,
-        offset: i64,
-        size: i64,
-        flags: i64,
-    ) -> PyResult<PyRefMut<'_, Self>> {
+    fn use_region(slf: &Bound<'_, Self>, offset: i64, size: i64, flags: i64) -> PyResult<Py<Self>> {
         let _ = flags;
         let offset = unsigned("offset", offset)?;
         let size = unsigned("size", size)?;
         let py = slf.py();
-        slf.state_mut()?.use_region(py, offset, size, true)?;
-        Ok(slf)
+        slf.get()
+            .with(py, |st| st.use_region(py, offset, size, true))?;
+        Ok(slf.clone().unbind())
     }
 
     /// Releases the region (it stays mapped, cached); calling it again does nothing.
-    fn unuse_region(&mut self) {
-        if let Some(st) = self.st.as_mut() {
-            st.unuse();
-        }
+    fn unuse_region(&self, py: Python<'_>) {
+        self.with_or(py, (), |st| st.unuse());
     }
 
     /// A memoryview of exactly the cursor's bytes, without copying; it keeps its region mapped
     /// while it (or a slice of it) lives.
-    fn buffer<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let st = self.state_mut()?;
-        st.check_valid()?;
-        let (ofs, size) = (st.ofs_begin(), st.size());
-        st.view(py, ofs, size)
+    fn buffer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.with(py, |st| {
+            st.check_valid()?;
+            let (ofs, size) = (st.ofs_begin(), st.size());
+            st.view(py, ofs, size)
+        })
     }
 
     /// The whole current region, like the `mmap` object Python smmap returns: buffer protocol,
     /// `len()`, indexing and slicing (to `bytes`). Byte 0 is the region's first byte.
-    fn map<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let st = self.state_mut()?;
-        st.check_valid()?;
-        st.map(py)
+    fn map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.with(py, |st| {
+            st.check_valid()?;
+            st.map(py)
+        })
     }
 
-    fn is_valid(&self) -> bool {
-        self.st.as_ref().is_some_and(|s| s.is_valid())
+    fn is_valid(&self, py: Python<'_>) -> bool {
+        self.with_or(py, false, |s| s.is_valid())
     }
 
-    fn is_associated(&self) -> bool {
-        self.st.is_some()
+    fn is_associated(&self, py: Python<'_>) -> bool {
+        lock(py, &self.inner).is_some()
     }
 
-    fn ofs_begin(&self) -> PyResult<u64> {
-        Ok(self.state()?.ofs_begin())
+    fn ofs_begin(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |s| Ok(s.ofs_begin()))
     }
 
-    fn ofs_end(&self) -> PyResult<u64> {
-        Ok(self.state()?.ofs_end())
+    fn ofs_end(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |s| Ok(s.ofs_end()))
     }
 
-    fn size(&self) -> usize {
-        self.st.as_ref().map_or(0, |s| s.size())
+    fn size(&self, py: Python<'_>) -> usize {
+        self.with_or(py, 0, |s| s.size())
     }
 
     /// Whether `ofs` is among the bytes the cursor exposes.
-    fn includes_ofs(&self, ofs: i64) -> bool {
-        u64::try_from(ofs).is_ok_and(|o| self.st.as_ref().is_some_and(|s| s.includes_ofs(o)))
+    fn includes_ofs(&self, py: Python<'_>, ofs: i64) -> bool {
+        u64::try_from(ofs).is_ok_and(|o| self.with_or(py, false, |s| s.includes_ofs(o)))
     }
 
-    fn file_size(&self) -> PyResult<u64> {
-        Ok(self.state()?.file_size())
+    fn file_size(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |s| Ok(s.file_size()))
     }
 
     fn path_or_fd(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(self.state()?.key.clone_ref(py))
+        self.with(py, |s| Ok(s.key.clone_ref(py)))
     }
 
     fn path(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let key = self.state()?.key.bind(py);
-        if key.is_instance_of::<PyInt>() {
+        let key = self.path_or_fd(py)?;
+        if key.bind(py).is_instance_of::<PyInt>() {
             return Err(PyValueError::new_err(
                 "Path queried although mapping was applied to a file descriptor",
             ));
         }
-        Ok(key.clone().unbind())
+        Ok(key)
     }
 
     fn fd(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let key = self.state()?.key.bind(py);
-        if !key.is_instance_of::<PyInt>() {
+        let key = self.path_or_fd(py)?;
+        if !key.bind(py).is_instance_of::<PyInt>() {
             return Err(PyValueError::new_err(
                 "File descriptor queried although mapping was generated from path",
             ));
         }
-        Ok(key.clone().unbind())
+        Ok(key)
     }
 
     /// The region the cursor uses (a `MapRegion`), or None.
-    fn region(&mut self, py: Python<'_>) -> PyResult<Option<Py<MapRegion>>> {
-        let Some(st) = self.st.as_mut() else {
-            return Ok(None);
-        };
-        if !st.is_mapped() {
-            return Ok(None);
-        }
-        if let Some(r) = &st.region {
-            return Ok(Some(r.clone_ref(py)));
-        }
-        let Some((begin, size)) = st.ext else {
-            return Ok(None);
-        };
-        let base =
-            (st.cur.buffer().as_ptr() as usize).wrapping_sub((st.cur.ofs_begin() - begin) as usize);
-        let mut probe = st.cur.clone();
-        probe.unuse_region();
-        let r = Py::new(
-            py,
-            MapRegion {
-                begin,
-                size,
-                kind: Kind::Managed {
-                    probe,
-                    mgr: st.mgr.clone(),
-                    base,
-                    gone: false,
+    fn region(&self, py: Python<'_>) -> PyResult<Option<Py<MapRegion>>> {
+        self.with_or(py, Ok(None), |st| {
+            if !st.is_mapped() {
+                return Ok(None);
+            }
+            if let Some(r) = &st.region {
+                return Ok(Some(r.clone_ref(py)));
+            }
+            let Some((begin, size)) = st.ext else {
+                return Ok(None);
+            };
+            let base = (st.cur.buffer().as_ptr() as usize)
+                .wrapping_sub((st.cur.ofs_begin() - begin) as usize);
+            let mut probe = st.cur.clone();
+            probe.unuse_region();
+            let r = Py::new(
+                py,
+                MapRegion {
+                    begin,
+                    size,
+                    kind: Mutex::new(Kind::Managed {
+                        probe,
+                        mgr: st.mgr.clone(),
+                        base,
+                        gone: false,
+                    }),
                 },
-            },
-        )?;
-        st.region = Some(r.clone_ref(py));
-        Ok(Some(r))
+            )?;
+            st.region = Some(r.clone_ref(py));
+            Ok(Some(r))
+        })
     }
 
     /// Releases the region; the cursor stays associated. Safe to call repeatedly.
-    fn _destroy(&mut self) {
-        self.unuse_region();
+    fn _destroy(&self, py: Python<'_>) {
+        self.unuse_region(py);
     }
 
     /// Makes this cursor a copy of `rhs` (same file, same region).
-    fn assign(&mut self, py: Python<'_>, rhs: &Bound<'_, Cursor>) {
-        self._destroy();
-        self.st = rhs.borrow().copy_state(py);
+    fn assign(&self, py: Python<'_>, rhs: &Bound<'_, Cursor>) {
+        let copy = rhs.get().copy_state(py);
+        self._destroy(py);
+        *lock(py, &self.inner) = copy.map(Threads::new);
     }
 
     fn __copy__(&self, py: Python<'_>) -> Cursor {
         Cursor {
-            st: self.copy_state(py),
+            inner: Mutex::new(self.copy_state(py).map(Threads::new)),
         }
     }
 
@@ -588,21 +656,29 @@ impl Cursor {
         slf
     }
 
-    fn __exit__(&mut self, _t: &Bound<'_, PyAny>, _v: &Bound<'_, PyAny>, _tb: &Bound<'_, PyAny>) {
-        self._destroy();
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: &Bound<'_, PyAny>,
+        _v: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) {
+        self._destroy(py);
     }
 
-    fn __repr__(&self) -> String {
-        match &self.st {
-            None => "<WindowCursor (not associated)>".into(),
-            Some(s) if s.is_valid() => format!(
-                "<WindowCursor [{}, {}) of {} bytes>",
-                s.ofs_begin(),
-                s.ofs_end(),
-                s.file_size()
-            ),
-            Some(s) => format!("<WindowCursor (invalid) of {} bytes>", s.file_size()),
-        }
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.with_or(py, "<WindowCursor (not associated)>".into(), |s| {
+            if s.is_valid() {
+                format!(
+                    "<WindowCursor [{}, {}) of {} bytes>",
+                    s.ofs_begin(),
+                    s.ofs_end(),
+                    s.file_size()
+                )
+            } else {
+                format!("<WindowCursor (invalid) of {} bytes>", s.file_size())
+            }
+        })
     }
 }
 
@@ -627,11 +703,11 @@ enum Kind {
 
 /// A mapped region of a file: `MapRegion(path_or_fd, ofs, size, flags=0)` maps one on its own;
 /// `WindowCursor.region()` returns those of a manager.
-#[pyclass(module = "smmap.util", name = "MapRegion")]
+#[pyclass(module = "smmap.util", name = "MapRegion", frozen)]
 struct MapRegion {
     begin: u64,
     size: u64,
-    kind: Kind,
+    kind: Mutex<Kind>,
 }
 
 #[pymethods]
@@ -676,10 +752,10 @@ impl MapRegion {
         Ok(MapRegion {
             begin: ofs,
             size: n as u64,
-            kind: Kind::Standalone {
+            kind: Mutex::new(Kind::Standalone {
                 holder: Some(cur),
                 uc: 1,
-            },
+            }),
         })
     }
 
@@ -707,9 +783,9 @@ impl MapRegion {
 
     /// 1 for the manager plus 1 per cursor or live view using the region; 0 once it is
     /// unmapped.
-    fn client_count(&mut self, py: Python<'_>) -> i64 {
+    fn client_count(&self, py: Python<'_>) -> i64 {
         let (begin, size) = (self.begin, self.size);
-        match &mut self.kind {
+        match &mut *lock(py, &self.kind) {
             Kind::Standalone { uc, .. } => *uc,
             Kind::Managed { gone: true, .. } => 0,
             Kind::Managed {
@@ -743,8 +819,8 @@ impl MapRegion {
     /// manager's regions are counted by the manager). Returns True when the region was
     /// released.
     #[pyo3(signature = (ofs = 1))]
-    fn increment_client_count(&mut self, ofs: i64) -> PyResult<bool> {
-        match &mut self.kind {
+    fn increment_client_count(&self, py: Python<'_>, ofs: i64) -> PyResult<bool> {
+        match &mut *lock(py, &self.kind) {
             Kind::Standalone { holder, uc } => {
                 *uc += ofs;
                 if *uc < 0 {
@@ -764,8 +840,8 @@ impl MapRegion {
 
     /// Unmaps a region made by `MapRegion(...)`; a manager's regions are released by the
     /// manager.
-    fn release(&mut self) {
-        if let Kind::Standalone { holder, .. } = &mut self.kind {
+    fn release(&self, py: Python<'_>) {
+        if let Kind::Standalone { holder, .. } = &mut *lock(py, &self.kind) {
             *holder = None;
         }
     }
@@ -778,7 +854,7 @@ impl MapRegion {
     /// The region's bytes, like an `mmap` object (buffer protocol, len, indexing, slicing).
     fn map<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let range = Some((self.begin, to_usize(self.size)));
-        match &self.kind {
+        match &*lock(py, &self.kind) {
             Kind::Standalone {
                 holder: Some(c), ..
             } => view::pin(py, c, range),
@@ -789,18 +865,21 @@ impl MapRegion {
         }
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
         let Ok(o) = other.cast::<MapRegion>() else {
             return false;
         };
-        let o = o.borrow();
-        let id = |r: &MapRegion| match &r.kind {
+        let o = o.get();
+        if std::ptr::eq(self, o) {
+            return true;
+        }
+        let id = |r: &MapRegion| match &*lock(py, &r.kind) {
             Kind::Managed { base, .. } => Some(*base),
             Kind::Standalone { .. } => None,
         };
-        match (id(self), id(&o)) {
+        match (id(self), id(o)) {
             (Some(a), Some(b)) => a == b && self.begin == o.begin && self.size == o.size,
-            _ => std::ptr::eq(self, &*o),
+            _ => false,
         }
     }
 
@@ -817,61 +896,100 @@ impl MapRegion {
 /// `SlidingWindowMapBuffer(cursor=None, offset=0, size=sys.maxsize, flags=0)`.
 ///
 /// As in Python smmap 5.0, indices and slices are absolute file offsets (see the README).
-#[pyclass(module = "smmap.buf", name = "SlidingWindowMapBuffer", subclass)]
+#[pyclass(
+    module = "smmap.buf",
+    name = "SlidingWindowMapBuffer",
+    subclass,
+    frozen
+)]
 struct Buffer {
+    inner: Mutex<BufInner>,
+}
+
+struct BufInner {
     c: Option<Py<Cursor>>,
     size: Option<u64>,
 }
 
-impl Buffer {
+impl BufInner {
     fn len(&self) -> PyResult<u64> {
         self.size.ok_or_else(|| {
             PyAttributeError::new_err("the buffer has no size yet: call begin_access() first")
         })
     }
 
-    fn cursor_ref<'py>(&self, py: Python<'py>) -> PyResult<PyRefMut<'py, Cursor>> {
+    fn cursor(&self) -> PyResult<&Cursor> {
         match &self.c {
-            Some(c) => Ok(c.bind(py).try_borrow_mut()?),
+            Some(c) => Ok(c.get()),
             None => Err(PyAttributeError::new_err(
                 "the buffer has no cursor: call begin_access() with one",
             )),
         }
     }
 
+    fn begin_access(
+        &mut self,
+        py: Python<'_>,
+        cursor: Option<Py<Cursor>>,
+        offset: i64,
+        size: i64,
+    ) -> PyResult<bool> {
+        if let Some(c) = cursor {
+            self.c = Some(c);
+        }
+        let Some(c) = &self.c else {
+            return Ok(false);
+        };
+        let c = c.get();
+        let offset = unsigned("offset", offset)?;
+        let size = unsigned("size", size)?;
+        let res = c.with_or(py, Ok::<_, PyErr>(None), |st| {
+            st.use_region(py, offset, size, true)?;
+            Ok(Some((st.is_valid(), st.file_size())))
+        })?;
+        match res {
+            Some((true, fs)) => {
+                self.size = Some(if size > fs { fs - offset } else { size });
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn slice<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
-        let mut c = self.cursor_ref(py)?;
-        if !c.is_valid() {
-            return Err(PyAssertionError::new_err(
-                "the buffer's cursor holds no region",
-            ));
-        }
+        let c = self.cursor()?;
         let size = self.len()? as i64;
-        let i = if i < 0 { i + size } else { i };
-        let j = if j == MAXSIZE { size } else { j };
-        let j = if j < 0 { j + size } else { j };
-        if i < 0 {
-            return Err(PyIndexError::new_err(format!(
-                "slice start {i} before the start of the file"
-            )));
-        }
-        let st = c.state_mut()?;
-        let (i, j) = (i as u64, (j.max(i)) as u64);
-        let (b, e) = (st.ofs_begin(), st.ofs_end());
-        if b <= i && j < e {
-            return st.view(py, i, to_usize(j - i));
-        }
-        if i == j {
-            return view::memoryview(&PyBytes::new(py, b"").into_any());
-        }
-        st.use_region(py, i, j - i, false)?;
-        if !st.is_valid() || (st.size() as u64) < j - i {
-            return Err(PyAssertionError::new_err(format!(
-                "slice [{i}:{j}] runs past the end of the file ({} bytes)",
-                st.file_size()
-            )));
-        }
-        st.view(py, i, to_usize(j - i))
+        c.with(py, |st| {
+            if !st.is_valid() {
+                return Err(PyAssertionError::new_err(
+                    "the buffer's cursor holds no region",
+                ));
+            }
+            let i = if i < 0 { i + size } else { i };
+            let j = if j == MAXSIZE { size } else { j };
+            let j = if j < 0 { j + size } else { j };
+            if i < 0 {
+                return Err(PyIndexError::new_err(format!(
+                    "slice start {i} before the start of the file"
+                )));
+            }
+            let (i, j) = (i as u64, (j.max(i)) as u64);
+            let (b, e) = (st.ofs_begin(), st.ofs_end());
+            if b <= i && j < e {
+                return st.view(py, i, to_usize(j - i));
+            }
+            if i == j {
+                return view::memoryview(&PyBytes::new(py, b"").into_any());
+            }
+            st.use_region(py, i, j - i, false)?;
+            if !st.is_valid() || (st.size() as u64) < j - i {
+                return Err(PyAssertionError::new_err(format!(
+                    "slice [{i}:{j}] runs past the end of the file ({} bytes)",
+                    st.file_size()
+                )));
+            }
+            st.view(py, i, to_usize(j - i))
+        })
     }
 }
 
@@ -886,25 +1004,28 @@ impl Buffer {
         size: i64,
         flags: i64,
     ) -> PyResult<Self> {
-        let mut b = Buffer {
+        let _ = flags;
+        let mut b = BufInner {
             c: None,
             size: None,
         };
         if let Some(c) = cursor
-            && !b.begin_access(py, Some(c), offset, size, flags)?
+            && !b.begin_access(py, Some(c), offset, size)?
         {
             return Err(PyValueError::new_err(
                 "Failed to allocate the buffer - probably the given offset is out of bounds",
             ));
         }
-        Ok(b)
+        Ok(Buffer {
+            inner: Mutex::new(b),
+        })
     }
 
     /// Points the buffer at `[offset, offset + size)` of the cursor's file (`size` is cut to
     /// the file); returns True if the buffer can be used.
     #[pyo3(signature = (cursor = None, offset = 0, size = MAXSIZE, flags = 0))]
     fn begin_access(
-        &mut self,
+        &self,
         py: Python<'_>,
         cursor: Option<Py<Cursor>>,
         offset: i64,
@@ -912,45 +1033,24 @@ impl Buffer {
         flags: i64,
     ) -> PyResult<bool> {
         let _ = flags;
-        if let Some(c) = cursor {
-            self.c = Some(c);
-        }
-        let Some(c) = &self.c else {
-            return Ok(false);
-        };
-        let mut c = c.bind(py).try_borrow_mut()?;
-        let Some(st) = c.st.as_mut() else {
-            return Ok(false);
-        };
-        let offset = unsigned("offset", offset)?;
-        let mut size = unsigned("size", size)?;
-        st.use_region(py, offset, size, true)?;
-        let res = st.is_valid();
-        if res {
-            let fs = st.file_size();
-            if size > fs {
-                size = fs - offset;
-            }
-            self.size = Some(size);
-        }
-        Ok(res)
+        lock(py, &self.inner).begin_access(py, cursor, offset, size)
     }
 
     /// Releases the cursor's region; the buffer's length becomes 0.
-    fn end_access(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.size = Some(0);
-        if self.c.is_some() {
-            self.cursor_ref(py)?.unuse_region();
+    fn end_access(&self, py: Python<'_>) {
+        let mut g = lock(py, &self.inner);
+        g.size = Some(0);
+        if let Ok(c) = g.cursor() {
+            c.unuse_region(py);
         }
-        Ok(())
     }
 
     fn cursor(&self, py: Python<'_>) -> Option<Py<Cursor>> {
-        self.c.as_ref().map(|c| c.clone_ref(py))
+        lock(py, &self.inner).c.as_ref().map(|c| c.clone_ref(py))
     }
 
-    fn __len__(&self) -> PyResult<usize> {
-        Ok(to_usize(self.len()?))
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(to_usize(lock(py, &self.inner).len()?))
     }
 
     fn __getitem__<'py>(
@@ -958,34 +1058,41 @@ impl Buffer {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let g = lock(py, &self.inner);
         if let Ok(s) = key.cast::<PySlice>() {
             // Python smmap: `buf[i.start or 0 : i.stop or len]`, the step ignored.
             let start: Option<i64> = s.getattr("start")?.extract()?;
             let stop: Option<i64> = s.getattr("stop")?.extract()?;
             let i = start.unwrap_or(0);
             let j = match stop {
-                None | Some(0) => self.len()? as i64,
+                None | Some(0) => g.len()? as i64,
                 Some(j) => j,
             };
-            return self.slice(py, i, j);
+            return g.slice(py, i, j);
         }
         let i: i64 = key.extract()?;
-        let mut c = self.cursor_ref(py)?;
-        if !c.is_valid() {
-            return Err(PyAssertionError::new_err(
-                "the buffer's cursor holds no region",
-            ));
-        }
-        let i = if i < 0 { i + self.len()? as i64 } else { i };
-        let Ok(i) = u64::try_from(i) else {
-            return Err(PyIndexError::new_err("index before the start of the file"));
-        };
-        let st = c.state_mut()?;
-        if !st.includes_ofs(i) {
-            st.use_region(py, i, 1, true)?;
-        }
-        st.check_valid()?;
-        let b = st.byte_at(py, i);
+        let c = g.cursor()?;
+        let size = g.size;
+        let b = c.with(py, |st| {
+            if !st.is_valid() {
+                return Err(PyAssertionError::new_err(
+                    "the buffer's cursor holds no region",
+                ));
+            }
+            let i = if i < 0 {
+                i + size.ok_or_else(|| PyAttributeError::new_err("the buffer has no size"))? as i64
+            } else {
+                i
+            };
+            let Ok(i) = u64::try_from(i) else {
+                return Err(PyIndexError::new_err("index before the start of the file"));
+            };
+            if !st.includes_ofs(i) {
+                st.use_region(py, i, 1, true)?;
+            }
+            st.check_valid()?;
+            Ok(st.byte_at(py, i))
+        })?;
         Ok(b.into_pyobject(py)?.into_any())
     }
 
@@ -994,25 +1101,22 @@ impl Buffer {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         py: Python<'_>,
         _t: &Bound<'_, PyAny>,
         _v: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        self.end_access(py)
+    ) {
+        self.end_access(py);
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
         // Python smmap's `__del__`: end_access().
-        if let Some(c) = self.c.take() {
-            Python::attach(|py| {
-                if let Ok(mut c) = c.bind(py).try_borrow_mut() {
-                    c.unuse_region();
-                }
-            });
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = inner.c.take() {
+            Python::attach(|py| c.bind(py).get().unuse_region(py));
         }
     }
 }

@@ -59,3 +59,33 @@ def test_the_gil_is_released_while_mapping(datafile):
     stop.set()
     t.join()
     assert ticks[0] > 0
+
+
+def test_threads_share_one_cursor(datafile):
+    # gitdb keeps one cursor per pack and calls `c.use_region(ofs).buffer()` from any thread:
+    # each thread gets its own position, so it reads what it asked for.
+    path, data = datafile(2 << 20)
+    man = smmap.SlidingWindowMapManager(window_size=1 << 16, max_memory_size=1 << 18)
+    c = man.make_cursor(path)
+    c.use_region(1000, 10)
+    errors = []
+
+    def work(seed):
+        try:
+            rng = random.Random(seed)
+            assert c.is_valid() and c.ofs_begin() == 1000  # starts where the cursor was
+            for _ in range(3000):
+                o = rng.randrange(0, len(data) - 40_000)
+                n = rng.choice([1, 24, 3000, 30_000])  # up to half a window: never short
+                assert c.use_region(o, n).buffer() == data[o:o + n]
+                assert c.ofs_begin() == o and c.size() == n
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert c.buffer() == data[1000:1010]  # this thread's position is its own too
