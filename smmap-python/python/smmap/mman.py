@@ -1,6 +1,6 @@
 """The memory managers: sliding windows over many files, and whole-file maps."""
 from ._smmap import (
-    MappedBytes,
+    MappedBytes,  # noqa: F401 (the type of map() results)
     SlidingWindowMapManager,
     StaticWindowMapManager,
     WindowCursor,
@@ -17,4 +17,3 @@ StaticWindowMapManager.MapRegionCls = MapRegion
 StaticWindowMapManager.WindowCursorCls = WindowCursor
 StaticWindowMapManager._MB_in_bytes = 1024 * 1024
 
-del MappedBytes
