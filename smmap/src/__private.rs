@@ -156,4 +156,4 @@ where
     })
 }
 
-pub use crate::manager::RegionView;
+pub use crate::config::RegionView;

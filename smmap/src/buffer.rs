@@ -60,9 +60,9 @@ use std::ops::Range;
 
 use memchr::memmem::{Finder, FinderRev};
 
+use crate::config::MapMode;
 use crate::cursor::WindowCursor;
 use crate::error::{Error, Result};
-use crate::manager::MapMode;
 
 /// The size of the temporary buffer through which [`SlidingWindowMapBuffer::move_within`]
 /// copies bytes that one window cannot hold.
@@ -911,7 +911,7 @@ impl SlidingWindowMapBuffer {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(new_len),
                 op: "resize",
-                needs: crate::manager::NEEDS_RESIZE,
+                needs: crate::config::NEEDS_RESIZE,
                 mode: self.cursor.shared().cfg.mode,
             });
         }
@@ -1017,7 +1017,7 @@ impl SlidingWindowMapBuffer {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(pos),
                 op: "write",
-                needs: crate::manager::NEEDS_WRITE,
+                needs: crate::config::NEEDS_WRITE,
                 mode: MapMode::ReadOnly,
             });
         }

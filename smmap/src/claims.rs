@@ -24,7 +24,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
-use crate::manager::Shared;
+use crate::error::{Location, Result};
+
+/// What a resize asks of the other managers of the process that know the file: to give up
+/// their cached regions past the new end, or to refuse while one of them is in use.
+pub(crate) trait Peer: Send + Sync {
+    fn give_up_past(&self, ident: Ident, new_len: u64, loc: &Location) -> Result<()>;
+}
 
 type Ident = (u64, u64);
 
@@ -49,8 +55,8 @@ fn registry() -> MutexGuard<'static, HashMap<Ident, FileClaims>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-fn managers() -> MutexGuard<'static, HashMap<u64, Weak<Shared>>> {
-    static MANAGERS: OnceLock<Mutex<HashMap<u64, Weak<Shared>>>> = OnceLock::new();
+fn managers() -> MutexGuard<'static, HashMap<u64, Weak<dyn Peer>>> {
+    static MANAGERS: OnceLock<Mutex<HashMap<u64, Weak<dyn Peer>>>> = OnceLock::new();
     MANAGERS
         .get_or_init(Default::default)
         .lock()
@@ -63,7 +69,7 @@ pub(crate) fn new_manager() -> u64 {
 }
 
 /// Makes manager `mgr` reachable by other managers' resizes.
-pub(crate) fn add_manager(mgr: u64, shared: Weak<Shared>) {
+pub(crate) fn add_manager(mgr: u64, shared: Weak<dyn Peer>) {
     managers().insert(mgr, shared);
 }
 
@@ -87,7 +93,7 @@ impl Drop for ResizeClaim {
 /// Starts a resize of `ident` by manager `mgr`: takes an exclusive claim (so that no other
 /// manager maps the file until the claim is dropped) and returns the other managers that know
 /// the file. `None` if another manager holds an exclusive claim on it.
-pub(crate) fn begin_resize(ident: Ident, mgr: u64) -> Option<(ResizeClaim, Vec<Arc<Shared>>)> {
+pub(crate) fn begin_resize(ident: Ident, mgr: u64) -> Option<(ResizeClaim, Vec<Arc<dyn Peer>>)> {
     let others: Vec<u64> = {
         let mut reg = registry();
         let f = reg.entry(ident).or_default();

@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::RegionInfo;
 use crate::error::{Error, Location, Result};
-use crate::manager::{FileId, RegionInfo, Registered, Shared};
+use crate::manager::{FileId, Registered, Shared};
 use crate::record::{self, MappedRecord, RecordCheckError};
 use crate::region::{PinnedRegion, Region, Window, WindowTable};
 
@@ -335,7 +336,7 @@ impl WindowCursor {
                 path: self.location(),
                 offset,
                 op: "write",
-                needs: crate::manager::NEEDS_WRITE,
+                needs: crate::config::NEEDS_WRITE,
                 mode: self.man.cfg.mode,
             });
         }

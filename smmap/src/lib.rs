@@ -103,10 +103,12 @@
 
 mod buffer;
 mod claims;
+mod config;
 mod cursor;
 mod error;
 mod lru;
 mod manager;
+mod managers;
 mod record;
 mod region;
 mod sys;
@@ -114,11 +116,10 @@ mod table;
 mod window;
 
 pub use buffer::SlidingWindowMapBuffer;
+pub use config::{MapMode, RegionInfo, Stats};
 pub use cursor::WindowCursor;
 pub use error::{Error, Location, Result};
-pub use manager::{
-    ManagerBuilder, MapMode, RegionInfo, SlidingWindowMapManager, StaticWindowMapManager, Stats,
-};
+pub use managers::{ManagerBuilder, SlidingWindowMapManager, StaticWindowMapManager};
 pub use record::{MappedRecord, RecordCheckError};
 pub use table::{MappedRef, RecordIter, RecordTable};
 
