@@ -331,7 +331,7 @@ impl WindowCursor {
     /// Places the cursor on a region covering the request and claims it for writing.
     #[cold]
     fn claim_for_write(&mut self, offset: u64, size: usize) -> Result<()> {
-        if self.man.cfg.mode == crate::MapMode::ReadOnly {
+        if self.man.cfg.mode == crate::config::MapMode::ReadOnly {
             return Err(Error::ReadOnly {
                 path: self.location(),
                 offset,

@@ -131,7 +131,7 @@ pub enum Error {
         /// The modes that allow it.
         needs: &'static str,
         /// The manager's mode.
-        mode: crate::MapMode,
+        mode: crate::config::MapMode,
     },
     /// The bytes are borrowed elsewhere in a way that conflicts with this request (a mutable view
     /// while other views of the same bytes are alive, or the reverse).

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::MapMode;
+use crate::config::MapMode;
 
 #[cfg(unix)]
 mod unix;

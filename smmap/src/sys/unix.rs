@@ -8,7 +8,7 @@ use std::path::Path;
 use rustix::io::Errno;
 
 use super::FileIdentity;
-use crate::MapMode;
+use crate::config::MapMode;
 
 pub(super) fn allocation_granularity() -> usize {
     rustix::param::page_size()

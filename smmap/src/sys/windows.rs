@@ -29,7 +29,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 
 use super::FileIdentity;
-use crate::MapMode;
+use crate::config::MapMode;
 
 /// The handle budget's base when nothing else limits it: the most descriptors the C runtime
 /// gives a process (`_setmaxstdio`). The kernel allows far more handles, but each one a manager
