@@ -224,14 +224,22 @@ impl WindowTable {
         (k < self.slots.len()).then_some(k)
     }
 
-    /// Pins, without the lock, the window that holds `[offset, offset + need)`, if one is
-    /// mapped and no writer is at work on the file.
+    /// Pins, without the lock, a window that holds `[offset, offset + need)`, if one is mapped
+    /// and no writer is at work on the file: window `offset / half`, or else the one before it
+    /// (whose second half holds `offset`; the locked path serves requests from it too).
     #[inline]
     pub(crate) fn try_pin_window(&self, offset: u64, need: u64) -> Option<PinnedRegion> {
         if self.half == 0 {
             return None;
         }
-        let slot = self.slots.get(usize::try_from(offset / self.half).ok()?)?;
+        let k = usize::try_from(offset / self.half).ok()?;
+        self.try_pin_slot(k, offset, need)
+            .or_else(|| self.try_pin_slot(k.checked_sub(1)?, offset, need))
+    }
+
+    #[inline]
+    fn try_pin_slot(&self, k: usize, offset: u64, need: u64) -> Option<PinnedRegion> {
+        let slot = self.slots.get(k)?;
         if !slot.cell.try_pin() {
             return None;
         }
