@@ -31,6 +31,10 @@ pub(crate) fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("HOME", dir)
+        // No fsync: these repositories are thrown away.
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "core.fsync")
+        .env("GIT_CONFIG_VALUE_0", "none")
         .env("GIT_AUTHOR_NAME", "smmap")
         .env("GIT_AUTHOR_EMAIL", "smmap@example.com")
         .env("GIT_COMMITTER_NAME", "smmap")
