@@ -3,10 +3,10 @@
 //! REF_DELTA, a version-1 index, windows of one unit and a budget below one window); and bad
 //! input (truncated, inconsistent or corrupt indexes and packs) giving clear errors.
 
+mod pack_util;
 #[allow(dead_code)]
 #[path = "../examples/packdump/mod.rs"]
 mod packdump;
-mod pack_util;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,14 @@ fn cat_input(repo: &Path) -> Vec<u8> {
 
 fn our_cat(man: &SlidingWindowMapManager, idx: &Path, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    cli::cat(man, &opts(), &[idx.to_path_buf()], &mut &input[..], &mut out).unwrap();
+    cli::cat(
+        man,
+        &opts(),
+        &[idx.to_path_buf()],
+        &mut &input[..],
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -138,7 +145,13 @@ fn large_offsets_match_git() {
     std::fs::copy(idx.with_extension("pack"), &pack).unwrap();
     git(
         repo,
-        &["index-pack", "--index-version=2,0x100", "-o", "t.idx", "t.pack"],
+        &[
+            "index-pack",
+            "--index-version=2,0x100",
+            "-o",
+            "t.idx",
+            "t.pack",
+        ],
         None,
     );
     let t_idx = repo.join("t.idx");
@@ -257,7 +270,14 @@ fn command_line() {
     };
     let theirs = git(dir.path(), &["verify-pack", "-v", &idx_arg], None);
     let ours = run(
-        &["--window-size", "1", "--memory-limit", "512", "verify", &idx_arg],
+        &[
+            "--window-size",
+            "1",
+            "--memory-limit",
+            "512",
+            "verify",
+            &idx_arg,
+        ],
         b"",
     )
     .unwrap();
@@ -466,6 +486,25 @@ fn sample_entries() -> (Vec<Raw>, Vec<u8>) {
 }
 
 #[test]
+fn delta_copy_and_insert() {
+    use packdump::delta::apply;
+    let base = b"0123456789";
+    // base 10, result 7: copy 4 bytes from 2, insert "ab", copy 1 from 9.
+    let delta = [10, 7, 0x91, 2, 4, 2, b'a', b'b', 0x91, 9, 1];
+    assert_eq!(apply(base, &delta).unwrap(), b"2345ab9");
+    assert!(apply(base, &[10, 4, 0x91, 8, 4]).is_err()); // past the base
+    assert!(apply(base, &[10, 2, 5, b'a']).is_err()); // past the delta
+    assert!(apply(base, &[9, 1, 1, b'a']).is_err()); // wrong base size
+    assert!(apply(base, &[10, 1, 0]).is_err()); // reserved
+    // Size 0 in a copy means 0x10000.
+    let big: Vec<u8> = (0..0x10000u32).map(|i| (i % 251) as u8).collect();
+    let mut d = varint(0x10000);
+    d.extend(varint(0x10000));
+    d.push(0x80);
+    assert_eq!(apply(&big, &d).unwrap(), big);
+}
+
+#[test]
 fn hand_made_pack_reads() {
     let dir = tempfile::tempdir().unwrap();
     let (entries, target) = sample_entries();
@@ -475,7 +514,14 @@ fn hand_made_pack_reads() {
     let mut pack = Pack::open(&man, &idx).unwrap();
     let o = pack.object(&entries[2].id).unwrap().unwrap();
     assert_eq!((o.kind, &**o.data), (Kind::Blob, &target[..]));
-    assert_eq!(pack.object(&git_id("blob", b"")).unwrap().unwrap().data.len(), 0);
+    assert_eq!(
+        pack.object(&git_id("blob", b""))
+            .unwrap()
+            .unwrap()
+            .data
+            .len(),
+        0
+    );
     assert!(pack.object(&ObjectId([7; 20])).unwrap().is_none());
     // The same with every offset but the first in the 64-bit table (git's readers accept at
     // most N - 1 of them: the first entry is at offset 12).
@@ -537,7 +583,17 @@ fn truncated_files_are_errors() {
     let idx = write_pack(dir.path(), "t", &entries, u64::MAX);
     let idx_bytes = std::fs::read(&idx).unwrap();
     let pack_bytes = std::fs::read(idx.with_extension("pack")).unwrap();
-    for cut in [0, 3, 7, 100, 1031, 1032, 1100, idx_bytes.len() - 41, idx_bytes.len() - 1] {
+    for cut in [
+        0,
+        3,
+        7,
+        100,
+        1031,
+        1032,
+        1100,
+        idx_bytes.len() - 41,
+        idx_bytes.len() - 1,
+    ] {
         std::fs::write(&idx, &idx_bytes[..cut]).unwrap();
         let e = err_text(read_all(&idx));
         assert!(e.contains("t.idx"), "cut at {cut}: {e}");
@@ -574,7 +630,9 @@ fn inconsistent_indexes_are_errors() {
         read_all(&idx)
     };
     // A fanout entry larger than the next.
-    let e = err_text(edit(&|b| b[8 + 4 * 10..8 + 4 * 11].copy_from_slice(&999u32.to_be_bytes())));
+    let e = err_text(edit(&|b| {
+        b[8 + 4 * 10..8 + 4 * 11].copy_from_slice(&999u32.to_be_bytes())
+    }));
     assert!(e.contains("fanout") && e.contains("i.idx"), "{e}");
     // An offset past the end of the pack.
     let offsets_at = 8 + 1024 + 24 * n;
@@ -613,7 +671,10 @@ fn inconsistent_indexes_are_errors() {
     let fewer = write_pack(dir.path(), "fewer", &entries[..n - 1], u64::MAX);
     std::fs::copy(fewer.with_extension("pack"), idx.with_extension("pack")).unwrap();
     let e = err_text(Pack::open(&default_manager(), &idx).map(|_| ()));
-    assert!(e.contains("holds 3 objects") && e.contains("lists 4"), "{e}");
+    assert!(
+        e.contains("holds 3 objects") && e.contains("lists 4"),
+        "{e}"
+    );
     // A version we do not know.
     let e = err_text(edit(&|b| b[7] = 3));
     assert!(e.contains("version 3"), "{e}");
@@ -635,7 +696,10 @@ fn bad_deltas_are_errors() {
     };
     let id = ObjectId([0xab; 20]);
     // Base missing.
-    let e = case("missing", ref_delta(id, ObjectId([1; 20]), &d(&[1, b'x'], 1)));
+    let e = case(
+        "missing",
+        ref_delta(id, ObjectId([1; 20]), &d(&[1, b'x'], 1)),
+    );
     assert!(e.contains("not in the pack"), "{e}");
     // A copy past the base.
     let e = case("copy", ref_delta(id, base.id, &d(&[0x91, 8, 4], 4)));
@@ -668,7 +732,12 @@ fn bad_deltas_are_errors() {
     let ofs = pack.lookup(&b).unwrap().unwrap();
     assert!(err_text(pack.info_at(ofs)).contains("loops"));
     // A delta against itself.
-    let idx = write_pack(dir.path(), "self", &[ref_delta(a, a, &d(&[1, b'a'], 1))], u64::MAX);
+    let idx = write_pack(
+        dir.path(),
+        "self",
+        &[ref_delta(a, a, &d(&[1, b'a'], 1))],
+        u64::MAX,
+    );
     assert!(err_text(read_all(&idx)).contains("loops"));
 }
 
@@ -693,17 +762,26 @@ fn corrupt_entries_are_errors() {
     let e = one("zlib", [entry_head(3, data.len() as u64), bad].concat());
     assert!(e.contains("offset 12"), "{e}");
     // A size larger than the stream gives.
-    let e = one("bigger", [entry_head(3, data.len() as u64 + 1), z.clone()].concat());
+    let e = one(
+        "bigger",
+        [entry_head(3, data.len() as u64 + 1), z.clone()].concat(),
+    );
     assert!(e.contains("its header says"), "{e}");
     // A smaller one.
-    let e = one("smaller", [entry_head(3, data.len() as u64 - 1), z.clone()].concat());
+    let e = one(
+        "smaller",
+        [entry_head(3, data.len() as u64 - 1), z.clone()].concat(),
+    );
     assert!(e.contains("more than its size"), "{e}");
     // A size no stream of this pack can give (no huge allocation).
     let e = one("huge", [entry_head(3, 1 << 50), z.clone()].concat());
     assert!(e.contains("cannot come from"), "{e}");
     // Types 0 and 5.
     for ty in [0, 5] {
-        let e = one("type", [entry_head(ty, data.len() as u64), z.clone()].concat());
+        let e = one(
+            "type",
+            [entry_head(ty, data.len() as u64), z.clone()].concat(),
+        );
         assert!(e.contains(&format!("invalid object type {ty}")), "{e}");
     }
     // An OFS_DELTA reaching before the pack's start.

@@ -4,10 +4,10 @@
 //!
 //! Alone in its test binary: other tests running at the same time would open descriptors too.
 
+mod pack_util;
 #[allow(dead_code)]
 #[path = "../examples/packdump/mod.rs"]
 mod packdump;
-mod pack_util;
 
 use std::path::PathBuf;
 

@@ -228,7 +228,10 @@ pub(crate) fn verify(
         if e.ofs < 12 || e.ofs >= data_end {
             return Err(about(e.id, e.ofs)(Error::corrupt(
                 &idx_file,
-                format!("offset {} lies outside the pack's entries (12..{data_end})", e.ofs),
+                format!(
+                    "offset {} lies outside the pack's entries (12..{data_end})",
+                    e.ofs
+                ),
             )));
         }
         if k > 0 && entries[k - 1].ofs == e.ofs {
@@ -273,7 +276,10 @@ pub(crate) fn verify(
     let position = |ofs: u64| entries.binary_search_by_key(&ofs, |e| e.ofs).ok();
     for e in &entries {
         let h = pack.entry_header(e.ofs).map_err(about(e.id, e.ofs))?;
-        let base = match pack.base_offset(e.ofs, h.kind).map_err(about(e.id, e.ofs))? {
+        let base = match pack
+            .base_offset(e.ofs, h.kind)
+            .map_err(about(e.id, e.ofs))?
+        {
             None => None,
             Some(b) => match position(b) {
                 Some(k) => Some(k),

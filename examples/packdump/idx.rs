@@ -33,7 +33,9 @@ pub(crate) struct IdxV2Header {
 fn version_2(h: &IdxV2Header) -> Result<(), String> {
     match h.version() {
         2 => Ok(()),
-        v => Err(format!("pack index version {v} is not supported (only 1 and 2)")),
+        v => Err(format!(
+            "pack index version {v} is not supported (only 1 and 2)"
+        )),
     }
 }
 
@@ -59,6 +61,8 @@ const FANOUT_LEN: u64 = 256;
 const V2_FANOUT_AT: u64 = IdxV2Header::SIZE as u64;
 
 /// The tables of an index, by version.
+// One per index: its size does not matter, a box would add an indirection to every lookup.
+#[allow(clippy::large_enum_variant)]
 enum Tables {
     V1 {
         entries: RecordTable<IdxV1Entry>,
@@ -134,7 +138,7 @@ impl PackIndex {
                     "truncated pack index: {n} objects need at least {min} bytes, the file has {size}"
                 )));
             }
-            if size > max || (size - min) % 8 != 0 {
+            if size > max || !(size - min).is_multiple_of(8) {
                 return Err(bad(format!(
                     "pack index of {size} bytes does not fit {n} objects \
                      ({min} bytes and a multiple of 8 more, at most {max})"

@@ -331,9 +331,7 @@ impl Pack {
                 EntryKind::RefDelta(ObjectId(id.try_into().expect("20 bytes")))
             }
             t => {
-                return Err(self.corrupt(format!(
-                    "entry at offset {ofs}: invalid object type {t}"
-                )));
+                return Err(self.corrupt(format!("entry at offset {ofs}: invalid object type {t}")));
             }
         };
         Ok(EntryHeader {
