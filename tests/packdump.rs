@@ -824,3 +824,51 @@ fn random_damage_never_panics() {
     }
     assert!(errors > 200, "{errors} of 300 damaged packs reported");
 }
+
+/// The built program itself (cargo builds the examples with the tests): exit codes and the
+/// message naming the object.
+#[test]
+fn program_exit_codes() {
+    let exe = std::env::current_exe().unwrap();
+    let Some(bin) = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("examples/packdump"))
+        .filter(|p| p.exists())
+    else {
+        eprintln!("program_exit_codes: the example is not built: skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (entries, _) = sample_entries();
+    let idx = write_pack(dir.path(), "x", &entries, u64::MAX);
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let idx_arg = idx.to_str().unwrap();
+    let ok = run(&["verify", idx_arg]);
+    assert!(ok.status.success(), "{ok:?}");
+    let mut expected = Vec::new();
+    cli::verify(&default_manager(), &opts(), &idx, &mut expected).unwrap();
+    assert_eq!(ok.stdout, expected);
+    // A CRC that differs: exit 1, the object named.
+    let mut b = std::fs::read(&idx).unwrap();
+    let crcs_at = 8 + 1024 + 20 * entries.len();
+    b[crcs_at + 4] ^= 1;
+    std::fs::write(&idx, &b).unwrap();
+    reseal(&idx);
+    let bad = run(&["verify", idx_arg]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8(bad.stderr).unwrap();
+    let mut ids: Vec<ObjectId> = entries.iter().map(|e| e.id).collect();
+    ids.sort();
+    assert!(
+        err.contains("CRC32 mismatch") && err.contains(&ids[1].to_string()),
+        "{err}"
+    );
+    // A usage error: exit 2.
+    assert_eq!(run(&["nonsense"]).status.code(), Some(2));
+}

@@ -1,5 +1,11 @@
 //! Packs (`.pack`): the header, entry headers, inflating entries, resolving delta chains, and
 //! a bounded cache of delta bases.
+//!
+//! Inflating is flate2's streaming `Decompress` on the zlib-rs backend: git writes plain zlib
+//! streams, flate2 is the well-kept standard interface for them (it takes its input in pieces,
+//! so a stream is fed window by window straight from the mapping, without copying, as git's
+//! `use_pack` loop does), and zlib-rs is a memory-safe Rust zlib as fast as zlib-ng, with no
+//! C toolchain needed.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
