@@ -131,6 +131,7 @@ fn three_hundred_packs_within_32_descriptors() {
     assert_same(&out, &theirs, "300 packs: cat");
 
     let st = man.stats();
+    eprintln!("{PACKS} packs: at most {most} descriptors above the start; {st:?}");
     assert!(most <= MAX_FILES, "{most} descriptors above the start");
     assert!(st.peak_open_descriptors <= MAX_FILES as u64, "{st:?}");
     assert!(

@@ -586,7 +586,11 @@ impl Pack {
     /// The object `id`, if the pack holds it.
     pub(crate) fn object(&mut self, id: &ObjectId) -> Result<Option<Object>> {
         match self.idx.lookup(id)? {
-            Some(ofs) => self.object_at(ofs).map(Some),
+            Some(ofs) => self.object_at(ofs).map(Some).map_err(|e| Error::Object {
+                id: *id,
+                offset: ofs,
+                source: Box::new(e),
+            }),
             None => Ok(None),
         }
     }
