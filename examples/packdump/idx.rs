@@ -75,6 +75,23 @@ enum Tables {
     },
 }
 
+/// The position of `id` in the sorted `ids`: a plain binary search whose branches the CPU
+/// predicts, so that it fetches the next probe while the current one is still a cache miss
+/// (in a large index every probe is one).
+#[inline]
+fn search(ids: &[ObjectId], id: &ObjectId) -> Option<usize> {
+    let (mut lo, mut hi) = (0, ids.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match ids[mid].0.cmp(&id.0) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
 /// An open pack index.
 pub(crate) struct PackIndex {
     path: PathBuf,
@@ -215,7 +232,22 @@ impl PackIndex {
         let lo = if b == 0 { 0 } else { self.fanout[b - 1] };
         let range = u64::from(lo)..u64::from(self.fanout[b]);
         let found = match &mut self.tables {
-            Tables::V2 { ids, .. } => ids.binary_search_range_by(range, |x| x.0.cmp(&id.0))?,
+            Tables::V2 { ids, .. } => {
+                if range.is_empty() {
+                    return Ok(None);
+                }
+                // The ids of the range lie in one window (always, unless windows are smaller
+                // than the range): a binary search over that slice of records. Otherwise one
+                // record at a time, each through the table.
+                let len = (range.end - range.start) as usize;
+                match ids.chunk_at(range.start)?.get(..len) {
+                    Some(slice) => match search(slice, id) {
+                        Some(k) => Ok(range.start + k as u64),
+                        None => Err(0),
+                    },
+                    None => ids.binary_search_range_by(range, |x| x.0.cmp(&id.0))?,
+                }
+            }
             Tables::V1 { entries } => {
                 entries.binary_search_range_by(range, |e| e.id.0.cmp(&id.0))?
             }
