@@ -69,6 +69,8 @@ enum Tables {
     },
     V2 {
         ids: RecordTable<ObjectId>,
+        /// A cursor for slices of the id table (the fanout ranges that lookups search).
+        slices: WindowCursor,
         crcs: RecordTable<Be32>,
         offsets: RecordTable<Be32>,
         large: RecordTable<Be64>,
@@ -163,6 +165,7 @@ impl PackIndex {
             }
             Tables::V2 {
                 ids: RecordTable::new(c.clone(), ids_at, n)?,
+                slices: c.clone(),
                 crcs: RecordTable::new(c.clone(), crcs_at, n)?,
                 offsets: RecordTable::new(c.clone(), offsets_at, n)?,
                 large: RecordTable::new(c.clone(), large_at, (size - min) / 8)?,
@@ -232,20 +235,18 @@ impl PackIndex {
         let lo = if b == 0 { 0 } else { self.fanout[b - 1] };
         let range = u64::from(lo)..u64::from(self.fanout[b]);
         let found = match &mut self.tables {
-            Tables::V2 { ids, .. } => {
+            Tables::V2 { ids, slices, .. } => {
                 if range.is_empty() {
                     return Ok(None);
                 }
-                // The ids of the range lie in one window (always, unless windows are smaller
-                // than the range): a binary search over that slice of records. Otherwise one
-                // record at a time, each through the table.
+                // The ids of the range as one slice of records (checked over the range only;
+                // a range that crosses a window gets a region that covers it), searched in
+                // place.
                 let len = (range.end - range.start) as usize;
-                match ids.chunk_at(range.start)?.get(..len) {
-                    Some(slice) => match search(slice, id) {
-                        Some(k) => Ok(range.start + k as u64),
-                        None => Err(0),
-                    },
-                    None => ids.binary_search_range_by(range, |x| x.0.cmp(&id.0))?,
+                let at = ids.base() + range.start * ObjectId::SIZE as u64;
+                match search(slices.records::<ObjectId>(at, len)?, id) {
+                    Some(k) => Ok(range.start + k as u64),
+                    None => Err(0),
                 }
             }
             Tables::V1 { entries } => {
