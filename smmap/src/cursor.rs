@@ -477,8 +477,8 @@ impl WindowCursor {
             if offset > self.file_size {
                 return Err(self.short_record(offset, 0));
             }
-        } else if self.use_region(offset, T::SIZE)?.len() != T::SIZE {
-            return Err(self.short_record(offset, T::SIZE as u64));
+        } else {
+            self.place_whole(offset, T::SIZE)?;
         }
         Ok(())
     }
@@ -505,9 +505,7 @@ impl WindowCursor {
         if count == 0 {
             return Ok(&[]);
         }
-        if self.use_region(offset, total)?.len() != total {
-            return Err(self.short_record(offset, total as u64));
-        }
+        self.place_whole(offset, total)?;
         let recs: &[T] = record::cast_slice(self.buffer()).expect("length checked");
         for (i, r) in recs.iter().enumerate() {
             if let Err(e) = r.check() {
@@ -520,6 +518,17 @@ impl WindowCursor {
             }
         }
         Ok(recs)
+    }
+
+    /// Places the cursor on a region holding all of `[offset, offset + len)` (a window that
+    /// covers it, or a region of its own when it is longer than half a window): the one way
+    /// records, tables and iterators place a whole record (or run of records). A range that
+    /// runs past the end of the file is `Error::OutOfBounds`, and the cursor is then invalid.
+    pub(crate) fn place_whole(&mut self, offset: u64, len: usize) -> Result<()> {
+        if self.use_region(offset, len)?.len() != len {
+            return Err(self.short_record(offset, len as u64));
+        }
+        Ok(())
     }
 
     fn short_record(&mut self, offset: u64, len: u64) -> Error {

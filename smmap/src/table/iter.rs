@@ -177,14 +177,7 @@ impl<T: MappedRecord> RecordIter<T> {
         let res = (|| {
             // Ask for one whole record first: this re-anchors the window at a record that
             // crosses the end of the current one.
-            if self.cursor.use_region(self.pos, T::SIZE)?.len() != T::SIZE {
-                return Err(Error::OutOfBounds {
-                    path: self.cursor.location(),
-                    offset: self.pos,
-                    len: size,
-                    file_size: self.cursor.file_size(),
-                });
-            }
+            self.cursor.place_whole(self.pos, T::SIZE)?;
             // Then everything the region holds from there.
             Ok(self.cursor.use_region(self.pos, 0)?.len() as u64)
         })();

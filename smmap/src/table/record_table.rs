@@ -225,15 +225,8 @@ impl<T: MappedRecord> RecordTable<T> {
         let size = T::SIZE as u64;
         // No overflow: `base + len * size` was checked in `new`.
         let offset = self.base + i * size;
-        if self.cursor.use_region(offset, T::SIZE)?.len() != T::SIZE {
-            // The file shrank since the table was made.
-            return Err(Error::OutOfBounds {
-                path: self.cursor.location(),
-                offset,
-                len: size,
-                file_size: self.cursor.file_size(),
-            });
-        }
+        // Out of bounds only if the file shrank since the table was made.
+        self.cursor.place_whole(offset, T::SIZE)?;
         let r = self.cursor.current_region().expect("positioned above");
         let (begin, end) = (r.begin, r.end());
         // Records whose bytes lie entirely inside [begin, end).
