@@ -734,27 +734,51 @@ impl Shared {
                 mode: self.cfg.mode,
             });
         }
-        // Live regions past the new end would raise SIGBUS when touched.
+        // Live regions past the new end would raise SIGBUS when touched. Where a mapped file
+        // cannot shrink at all (Windows), every region of the file is in the way.
         let e = &st.files[&file];
+        let unmap_all = !sys::MAPPED_FILES_CAN_SHRINK && new_len < e.size;
+        let from = if unmap_all { 0 } else { new_len };
         let pinned_past = e
-            .overlapping(new_len, u64::MAX)
+            .overlapping(from, u64::MAX)
             .filter(|id| st.regions[id].pins > 0)
             .map(|id| st.regions[&id].region.end())
             .max();
         if let Some(end) = pinned_past {
             return Err(Error::Busy {
                 path: loc,
-                offset: new_len,
+                offset: from,
                 end,
-                by: "live regions past the new end",
+                by: if unmap_all {
+                    "live regions of the file, which cannot shrink while mapped on this system"
+                } else {
+                    "live regions past the new end"
+                },
             });
+        }
+        if unmap_all {
+            let cached: Vec<RegionId> = e.overlapping(0, u64::MAX).collect();
+            for id in cached {
+                st.evict(id, Some(file), false);
+            }
         }
         st.ensure_fd(&self.cfg, file)?;
         let e = &st.files[&file];
         e.fd.as_ref()
             .expect("ensured")
             .set_len(new_len)
-            .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))?;
+            .map_err(|err| {
+                if sys::is_mapped_file_error(&err) {
+                    Error::Busy {
+                        path: e.location(),
+                        offset: 0,
+                        end: e.size,
+                        by: "mappings of the file by another manager or process",
+                    }
+                } else {
+                    io_err("ftruncate", e.location(), Some(new_len), err)
+                }
+            })?;
         st.note_size(file, new_len)?;
         // A region that covered the whole file does not any more, and the reverse.
         st.close_fd_if_unneeded(file);

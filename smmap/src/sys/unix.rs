@@ -32,3 +32,9 @@ pub(super) fn is_resource_exhaustion(e: &io::Error) -> bool {
         .iter()
         .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
+
+pub(super) const MAPPED_FILES_CAN_SHRINK: bool = true;
+
+pub(super) fn is_mapped_file_error(_: &io::Error) -> bool {
+    false
+}
