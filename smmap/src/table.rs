@@ -41,7 +41,8 @@ fn zero_sized<T>(what: &str) -> Error {
 ///
 /// # Examples
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::MappedRecord;
 /// use smmap::byteorder::{BigEndian, U32};
 ///
@@ -347,7 +348,8 @@ impl WindowCursor {
 ///
 /// Looking up an object id in the sorted id table of a git pack index:
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::{MappedRecord, RecordTable};
 ///
 /// #[derive(MappedRecord)]
@@ -783,7 +785,8 @@ impl<T> fmt::Debug for RecordTable<T> {
 ///
 /// # Examples
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::MappedRecord;
 /// use smmap::byteorder::{LittleEndian, U32, U64};
 ///
@@ -972,7 +975,7 @@ impl<T: MappedRecord> RecordIter<T> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("data");
-    /// std::fs::write(&path, vec![1u8; 100_000])?;
+    /// std::fs::write(&path, vec![1u8; 1_000_000])?;
     /// let man = smmap::SlidingWindowMapManager::builder().window_size(1).build()?;
     /// let mut it = man.make_cursor(&path)?.iter_records::<[u8; 10]>(0);
     /// let (mut chunks, mut records) = (0, 0);
@@ -982,7 +985,7 @@ impl<T: MappedRecord> RecordIter<T> {
     ///     chunks += 1;
     ///     records += chunk.len();
     /// }
-    /// assert_eq!(records, 10_000);
+    /// assert_eq!(records, 100_000);
     /// assert!(chunks > 1);
     /// # Ok(()) }
     /// ```
