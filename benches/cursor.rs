@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -15,6 +14,29 @@ use smmap::{SlidingWindowMapManager, StaticWindowMapManager};
 const FILE_SIZE: u64 = 256 << 20;
 const RECORD: usize = 24;
 const READS: usize = 100_000;
+
+/// `pread`: a read of `buf.len()` bytes at `offset` that does not move a shared file position
+/// (`read_exact_at` on Unix; `seek_read`, which moves only this handle's position, on Windows).
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state >> 12;
@@ -85,7 +107,7 @@ fn benches(c: &mut Criterion) {
         let mut buf = [0u8; RECORD];
         b.iter(|| {
             offsets.iter().fold(0u64, |acc, &o| {
-                file.read_exact_at(&mut buf, o).unwrap();
+                read_exact_at(&file, &mut buf, o).unwrap();
                 acc.wrapping_add(word(&buf))
             })
         })
@@ -126,7 +148,7 @@ fn benches(c: &mut Criterion) {
             let mut total = 0u64;
             let mut ofs = 0;
             while ofs < FILE_SIZE {
-                file.read_exact_at(&mut buf, ofs).unwrap();
+                read_exact_at(&file, &mut buf, ofs).unwrap();
                 total = total.wrapping_add(sum(&buf));
                 ofs += buf.len() as u64;
             }
