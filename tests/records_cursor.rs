@@ -104,9 +104,16 @@ struct Big {
 
 type Words = [U64<LE>; 2000 * K];
 
-/// 4 KiB pages per allocation granule (16 on Windows, whose granule is 64 KiB): the sizes and
-/// offsets of these tests, laid out in 4 KiB pages, are scaled by it.
-const K: usize = if cfg!(windows) { 16 } else { 1 };
+/// 4 KiB pages per allocation granule (16 on Windows, whose granule is 64 KiB; 4 on Apple
+/// silicon, whose pages are 16 KiB): the sizes and offsets of these tests, laid out in 4 KiB
+/// pages, are scaled by it.
+const K: usize = if cfg!(windows) {
+    16
+} else if cfg!(all(target_vendor = "apple", target_arch = "aarch64")) {
+    4
+} else {
+    1
+};
 
 // ---- reference decoding -------------------------------------------------------------------
 
