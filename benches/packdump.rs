@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::seq::SliceRandom;
-use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
+use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use sha1::{Digest, Sha1};
 use smmap::SlidingWindowMapManager;
 
@@ -92,7 +92,7 @@ fn synthetic_index(dir: &Path, n: usize) -> (PathBuf, Vec<[u8; 20]>) {
         out.extend_from_slice(id);
     }
     for _ in 0..n {
-        out.extend_from_slice(&rng.r#gen::<u32>().to_be_bytes());
+        out.extend_from_slice(&rng.random::<u32>().to_be_bytes());
     }
     let mut large = Vec::new();
     for &o in &offsets {
@@ -179,7 +179,7 @@ fn lookups_in(c: &mut Criterion, group: &str, objects: usize) {
     let (path, ids) = synthetic_index(dir.path(), objects);
     let mut rng = StdRng::seed_from_u64(1);
     let wanted: Vec<[u8; 20]> = (0..1 << 16)
-        .map(|_| ids[rng.gen_range(0..ids.len())])
+        .map(|_| ids[rng.random_range(0..ids.len())])
         .collect();
     let mask = wanted.len() - 1;
 
@@ -312,7 +312,7 @@ fn bench_repo(dir: &Path, commits: usize) {
     let mut files: Vec<Vec<String>> = (0..16)
         .map(|f| {
             (0..500)
-                .map(|k| format!("file {f} line {k}: {:x}\n", rng.r#gen::<u64>()))
+                .map(|k| format!("file {f} line {k}: {:x}\n", rng.random::<u64>()))
                 .collect()
         })
         .collect();
@@ -328,17 +328,17 @@ fn bench_repo(dir: &Path, commits: usize) {
         let msg = format!("commit {c}\n");
         write!(s, "data {}\n{msg}", msg.len()).unwrap();
         for _ in 0..2 {
-            let f = rng.gen_range(0..files.len());
+            let f = rng.random_range(0..files.len());
             for _ in 0..4 {
-                let k = rng.gen_range(0..files[f].len());
-                files[f][k] = format!("edited {c} {:x}\n", rng.r#gen::<u64>());
+                let k = rng.random_range(0..files[f].len());
+                files[f][k] = format!("edited {c} {:x}\n", rng.random::<u64>());
             }
             let body = files[f].concat();
             writeln!(s, "M 100644 inline src/file{f}.txt").unwrap();
             write!(s, "data {}\n{body}\n", body.len()).unwrap();
         }
         if c % 8 == 0 {
-            let mut blob = vec![0u8; rng.gen_range(100..50_000)];
+            let mut blob = vec![0u8; rng.random_range(100..50_000)];
             rng.fill_bytes(&mut blob);
             writeln!(s, "M 100644 inline assets/blob{c}.bin").unwrap();
             writeln!(s, "data {}", blob.len()).unwrap();

@@ -5,7 +5,7 @@
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
 use proptest::prelude::*;
-use rand::{RngCore, SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng};
 use smmap::{SlidingWindowMapBuffer, SlidingWindowMapManager, StaticWindowMapManager};
 
 const FILE_LEN: usize = 100_000;
@@ -170,7 +170,7 @@ fn fixture() -> &'static Fixture {
 fn tiny_manager() -> SlidingWindowMapManager {
     SlidingWindowMapManager::builder()
         .window_size(1)
-        .max_memory_size(3 * 8192)
+        .max_memory_size(3 * 2 * smmap::allocation_granularity())
         .build()
         .unwrap()
 }

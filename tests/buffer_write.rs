@@ -9,25 +9,28 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use common::{random_bytes, random_file, rng};
 use proptest::prelude::*;
-use rand::Rng;
+use rand::RngExt;
 use rand::rngs::StdRng;
 use smmap::{
     Error, MapMode, SlidingWindowMapBuffer, SlidingWindowMapManager, StaticWindowMapManager,
 };
 
-/// The window of [`tiny_rw`]: `window_size(1)` is rounded up to 8 KiB.
-const W: usize = 8192;
+/// The window of [`tiny_rw`]: `window_size(1)` is rounded up to twice the allocation
+/// granularity (8 KiB on Linux, 128 KiB on Windows).
+fn w() -> usize {
+    2 * smmap::allocation_granularity()
+}
 
-/// A read-write manager with 8 KiB windows and room for three of them: windows are evicted
+/// A read-write manager with the smallest windows and room for three of them: windows are evicted
 /// (after being written) during every long test.
 fn tiny_rw() -> SlidingWindowMapManager {
     let man = SlidingWindowMapManager::builder()
         .window_size(1)
-        .max_memory_size(3 * W)
+        .max_memory_size(3 * w())
         .mode(MapMode::ReadWrite)
         .build()
         .unwrap();
-    assert_eq!(man.window_size(), W);
+    assert_eq!(man.window_size(), w());
     man
 }
 
@@ -135,21 +138,21 @@ fn apply(buf: &mut SlidingWindowMapBuffer, model: &mut [u8], pos: &mut u64, op: 
 /// A random operation on a buffer of `len` bytes: mostly in bounds, some past the end, lengths
 /// from a byte to several windows, moves overlapping in both directions.
 fn random_op(r: &mut StdRng, len: u64, seed: u64) -> Op {
-    let at = |r: &mut StdRng| r.gen_range(0..=len);
-    let n = |r: &mut StdRng| match r.gen_range(0..4) {
-        0 => r.gen_range(0..8),
-        1 => r.gen_range(0..W as u64),
-        2 => r.gen_range(0..4 * W as u64),
-        _ => r.gen_range(0..=len),
+    let at = |r: &mut StdRng| r.random_range(0..=len);
+    let n = |r: &mut StdRng| match r.random_range(0..4) {
+        0 => r.random_range(0..8),
+        1 => r.random_range(0..w() as u64),
+        2 => r.random_range(0..4 * w() as u64),
+        _ => r.random_range(0..=len),
     };
-    match r.gen_range(0..12) {
+    match r.random_range(0..12) {
         0..=2 => {
             let i = at(r);
             let k = n(r);
             Op::SeekWrite(i, random_bytes(k as usize, seed))
         }
-        3 => Op::WriteByte(r.r#gen()),
-        4 => Op::Set(r.gen_range(0..len + 2), r.r#gen()),
+        3 => Op::WriteByte(r.random()),
+        4 => Op::Set(r.random_range(0..len + 2), r.random()),
         5 => {
             let i = at(r);
             let k = n(r);
@@ -157,17 +160,17 @@ fn random_op(r: &mut StdRng, len: u64, seed: u64) -> Op {
         }
         6..=8 => {
             let count = n(r);
-            let src = r.gen_range(0..=len);
+            let src = r.random_range(0..=len);
             // Often an overlapping destination, in either direction.
-            let dest = if r.gen_bool(0.6) {
-                let d = r.gen_range(0..=count.max(1));
-                if r.gen_bool(0.5) {
+            let dest = if r.random_bool(0.6) {
+                let d = r.random_range(0..=count.max(1));
+                if r.random_bool(0.5) {
                     src.saturating_sub(d)
                 } else {
                     src + d
                 }
             } else {
-                r.gen_range(0..=len)
+                r.random_range(0..=len)
             };
             Op::Move(dest, src, count)
         }
@@ -204,7 +207,7 @@ fn run(man: SlidingWindowMapManager, path: &std::path::Path, mut model: Vec<u8>,
 #[test]
 fn random_writes_and_moves_match_a_model() {
     let dir = tempfile::tempdir().unwrap();
-    for (round, len) in [20 * W + 123, 3 * W, 100, 1].into_iter().enumerate() {
+    for (round, len) in [20 * w() + 123, 3 * w(), 100, 1].into_iter().enumerate() {
         let seed = 200 + round as u64;
         let (path, model) = random_file(dir.path(), &format!("f{round}"), len, seed);
         let mut r = rng(seed);
@@ -219,7 +222,7 @@ fn random_writes_and_moves_match_a_model() {
 #[test]
 fn every_window_is_written_and_evicted() {
     let dir = tempfile::tempdir().unwrap();
-    let len = 16 * W + 7;
+    let len = 16 * w() + 7;
     let (path, mut model) = random_file(dir.path(), "f", len, 210);
     let man = tiny_rw();
     let mut buf = buffer(&man, &path);
@@ -229,7 +232,7 @@ fn every_window_is_written_and_evicted() {
     buf.write_all(&patch).unwrap();
     model.copy_from_slice(&patch);
     assert_eq!(buf.tell(), len as u64);
-    for i in (0..len).step_by(W / 2 - 1) {
+    for i in (0..len).step_by(w() / 2 - 1) {
         buf.set(i as u64, i as u8).unwrap();
         model[i] = i as u8;
     }
@@ -238,8 +241,9 @@ fn every_window_is_written_and_evicted() {
     buf.move_within(0, 1, len as u64 - 1).unwrap();
     model.copy_within(1..len, 0);
     // A move across distant windows, not overlapping.
-    buf.move_within(10 * W as u64 + 3, 5, 3 * W as u64).unwrap();
-    model.copy_within(5..5 + 3 * W, 10 * W + 3);
+    buf.move_within(10 * w() as u64 + 3, 5, 3 * w() as u64)
+        .unwrap();
+    model.copy_within(5..5 + 3 * w(), 10 * w() + 3);
     assert!(man.stats().evictions > 0, "{:?}", man.stats());
     buf.flush().unwrap();
     drop(buf);
@@ -249,9 +253,9 @@ fn every_window_is_written_and_evicted() {
 #[test]
 fn writes_through_a_range_buffer_are_relative() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut model) = random_file(dir.path(), "f", 6 * W, 212);
+    let (path, mut model) = random_file(dir.path(), "f", 6 * w(), 212);
     let man = tiny_rw();
-    let (off, len) = (W as u64 + 100, 2 * W as u64);
+    let (off, len) = (w() as u64 + 100, 2 * w() as u64);
     let mut buf =
         SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), off, len).unwrap();
     let mut sub = model[off as usize..(off + len) as usize].to_vec();
@@ -273,7 +277,7 @@ fn writes_through_a_range_buffer_are_relative() {
 #[test]
 fn writes_past_the_end_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 3 * W + 5, 214);
+    let (path, data) = random_file(dir.path(), "f", 3 * w() + 5, 214);
     let man = tiny_rw();
     let mut buf = buffer(&man, &path);
     let len = buf.len();
@@ -356,7 +360,7 @@ fn writes_past_the_end_change_nothing() {
 #[test]
 fn read_only_manager_refuses_every_write() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 3 * W, 215);
+    let (path, data) = random_file(dir.path(), "f", 3 * w(), 215);
     let man = SlidingWindowMapManager::builder()
         .window_size(1)
         .build()
@@ -374,10 +378,10 @@ fn read_only_manager_refuses_every_write() {
     let ro = |r: smmap::Result<()>| matches!(r, Err(Error::ReadOnly { .. }));
     assert!(ro(buf.write_byte(1)));
     assert!(ro(buf.set(0, 1)));
-    assert!(ro(buf.write_at(W as u64 - 2, b"abcd")));
+    assert!(ro(buf.write_at(w() as u64 - 2, b"abcd")));
     assert!(ro(buf.set_slice(0..2, b"ab")));
     assert!(ro(buf.move_within(0, 1, 5)));
-    assert!(ro(buf.move_within(0, 2 * W as u64, W as u64)));
+    assert!(ro(buf.move_within(0, 2 * w() as u64, w() as u64)));
     assert!(ro(buf.resize(5)));
     // Reading and flushing still work.
     assert_eq!(buf.get(10), Some(data[10]));
@@ -385,13 +389,13 @@ fn read_only_manager_refuses_every_write() {
     io::Write::flush(&mut buf).unwrap();
     drop(buf);
     assert!(std::fs::read(&path).unwrap() == data);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * W as u64);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * w() as u64);
 }
 
 #[test]
 fn copy_on_write_changes_stay_in_the_process() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 5 * W + 3, 216);
+    let (path, data) = random_file(dir.path(), "f", 5 * w() + 3, 216);
     let man = StaticWindowMapManager::builder()
         .mode(MapMode::CopyOnWrite)
         .build()
@@ -423,36 +427,36 @@ fn copy_on_write_changes_stay_in_the_process() {
 #[test]
 fn resize_grows_and_truncates_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut model) = random_file(dir.path(), "f", 3 * W + 11, 218);
+    let (path, mut model) = random_file(dir.path(), "f", 3 * w() + 11, 218);
     let man = tiny_rw();
     let mut buf = buffer(&man, &path);
     let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
 
     // Up: new bytes read as zeros, and can be written.
     buf.seek(SeekFrom::Start(100)).unwrap();
-    buf.resize(7 * W as u64 + 1).unwrap();
-    assert_eq!(buf.len(), 7 * W as u64 + 1);
-    assert_eq!(size(&path), 7 * W as u64 + 1);
+    buf.resize(7 * w() as u64 + 1).unwrap();
+    assert_eq!(buf.len(), 7 * w() as u64 + 1);
+    assert_eq!(size(&path), 7 * w() as u64 + 1);
     assert_eq!(buf.tell(), 100);
-    model.resize(7 * W + 1, 0);
+    model.resize(7 * w() + 1, 0);
     assert!(*buf.slice(0..buf.len()).unwrap() == model[..]);
-    buf.write_at(6 * W as u64, b"grown").unwrap();
-    model[6 * W..6 * W + 5].copy_from_slice(b"grown");
-    buf.move_within(5 * W as u64, 10, 2 * W as u64).unwrap();
-    model.copy_within(10..10 + 2 * W, 5 * W);
+    buf.write_at(6 * w() as u64, b"grown").unwrap();
+    model[6 * w()..6 * w() + 5].copy_from_slice(b"grown");
+    buf.move_within(5 * w() as u64, 10, 2 * w() as u64).unwrap();
+    model.copy_within(10..10 + 2 * w(), 5 * w());
 
     // Down: past the new end, reads return nothing and writes fail; the position is kept.
-    buf.seek(SeekFrom::Start(2 * W as u64)).unwrap();
-    buf.resize(W as u64 + 3).unwrap();
-    model.truncate(W + 3);
-    assert_eq!((buf.len(), size(&path)), (W as u64 + 3, W as u64 + 3));
-    assert_eq!(buf.tell(), 2 * W as u64);
-    assert_eq!(buf.get(W as u64 + 3), None);
-    assert_eq!(buf.get(W as u64 + 2), Some(model[W + 2]));
-    assert!(buf.slice(0..W as u64 + 4).is_err());
+    buf.seek(SeekFrom::Start(2 * w() as u64)).unwrap();
+    buf.resize(w() as u64 + 3).unwrap();
+    model.truncate(w() + 3);
+    assert_eq!((buf.len(), size(&path)), (w() as u64 + 3, w() as u64 + 3));
+    assert_eq!(buf.tell(), 2 * w() as u64);
+    assert_eq!(buf.get(w() as u64 + 3), None);
+    assert_eq!(buf.get(w() as u64 + 2), Some(model[w() + 2]));
+    assert!(buf.slice(0..w() as u64 + 4).is_err());
     assert_eq!(buf.read(&mut [0u8; 10]).unwrap(), 0);
     assert!(buf.write(b"x").is_err());
-    assert!(buf.set(W as u64 + 3, 0).is_err());
+    assert!(buf.set(w() as u64 + 3, 0).is_err());
     // Down to nothing, and up again.
     buf.resize(0).unwrap();
     assert!(buf.is_empty());
@@ -468,7 +472,7 @@ fn resize_grows_and_truncates_the_file() {
 #[test]
 fn static_manager_writes_and_resizes() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut model) = random_file(dir.path(), "f", 5 * W + 9, 225);
+    let (path, mut model) = random_file(dir.path(), "f", 5 * w() + 9, 225);
     let man = StaticWindowMapManager::builder()
         .mode(MapMode::ReadWrite)
         .build()
@@ -480,14 +484,14 @@ fn static_manager_writes_and_resizes() {
         let op = random_op(&mut r, model.len() as u64, 2260 + i);
         apply(&mut buf, &mut model, &mut pos, &op);
     }
-    buf.resize(9 * W as u64).unwrap();
-    model.resize(9 * W, 0);
+    buf.resize(9 * w() as u64).unwrap();
+    model.resize(9 * w(), 0);
     for i in 0..200 {
         let op = random_op(&mut r, model.len() as u64, 2262 + i);
         apply(&mut buf, &mut model, &mut pos, &op);
     }
-    buf.resize(2 * W as u64 + 1).unwrap();
-    model.truncate(2 * W + 1);
+    buf.resize(2 * w() as u64 + 1).unwrap();
+    model.truncate(2 * w() + 1);
     assert!(*buf.slice(0..buf.len()).unwrap() == model[..]);
     buf.flush().unwrap();
     drop(buf);
@@ -497,7 +501,7 @@ fn static_manager_writes_and_resizes() {
 #[test]
 fn resize_of_a_range_buffer_needs_the_end_of_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 4 * W, 219);
+    let (path, data) = random_file(dir.path(), "f", 4 * w(), 219);
     let man = tiny_rw();
     let size = || std::fs::metadata(&path).unwrap().len();
 
@@ -506,17 +510,17 @@ fn resize_of_a_range_buffer_needs_the_end_of_the_file() {
         SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), 10, 100).unwrap();
     assert!(matches!(head.resize(50), Err(Error::InvalidArgument(_))));
     assert!(matches!(head.resize(200), Err(Error::InvalidArgument(_))));
-    assert_eq!((head.len(), size()), (100, 4 * W as u64));
+    assert_eq!((head.len(), size()), (100, 4 * w() as u64));
     drop(head);
 
     // A range that runs to the end: the file becomes offset + new_len bytes long.
-    let off = W as u64 + 1;
+    let off = w() as u64 + 1;
     let mut tail =
         SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), off, u64::MAX).unwrap();
     tail.resize(10).unwrap();
     assert_eq!((tail.len(), size()), (10, off + 10));
-    tail.resize(2 * W as u64).unwrap();
-    assert_eq!((tail.len(), size()), (2 * W as u64, off + 2 * W as u64));
+    tail.resize(2 * w() as u64).unwrap();
+    assert_eq!((tail.len(), size()), (2 * w() as u64, off + 2 * w() as u64));
     assert_eq!(tail.get(10), Some(0));
     assert_eq!(tail.get(9), Some(data[off as usize + 9]));
     tail.flush().unwrap();
@@ -531,10 +535,10 @@ fn resize_of_a_range_buffer_needs_the_end_of_the_file() {
         .write_all(b"more")
         .unwrap();
     assert!(matches!(whole.resize(3), Err(Error::InvalidArgument(_))));
-    assert_eq!(size(), off + 2 * W as u64 + 4);
+    assert_eq!(size(), off + 2 * w() as u64 + 4);
     drop(whole);
     let mut want = data[..off as usize + 10].to_vec();
-    want.resize(off as usize + 2 * W, 0);
+    want.resize(off as usize + 2 * w(), 0);
     want.extend_from_slice(b"more");
     assert!(std::fs::read(&path).unwrap() == want);
 }
@@ -542,23 +546,23 @@ fn resize_of_a_range_buffer_needs_the_end_of_the_file() {
 #[test]
 fn resize_is_refused_while_others_use_bytes_past_the_new_end() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 8 * W, 220);
+    let (path, data) = random_file(dir.path(), "f", 8 * w(), 220);
     let man = tiny_rw();
     let mut a = buffer(&man, &path);
     let mut b = buffer(&man, &path);
-    assert_eq!(b.get(6 * W as u64), Some(data[6 * W]));
-    assert!(matches!(a.resize(2 * W as u64), Err(Error::Busy { .. })));
-    assert_eq!(a.len(), 8 * W as u64);
+    assert_eq!(b.get(6 * w() as u64), Some(data[6 * w()]));
+    assert!(matches!(a.resize(2 * w() as u64), Err(Error::Busy { .. })));
+    assert_eq!(a.len(), 8 * w() as u64);
     b.unuse_region();
-    a.resize(2 * W as u64).unwrap();
+    a.resize(2 * w() as u64).unwrap();
     drop((a, b));
-    assert!(std::fs::read(&path).unwrap() == data[..2 * W]);
+    assert!(std::fs::read(&path).unwrap() == data[..2 * w()]);
 }
 
 #[test]
 fn two_buffers_never_alias() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 8 * W, 221);
+    let (path, data) = random_file(dir.path(), "f", 8 * w(), 221);
     let man = tiny_rw();
     let mut reader = buffer(&man, &path);
     let mut writer = buffer(&man, &path);
@@ -581,10 +585,10 @@ fn two_buffers_never_alias() {
     assert_eq!(held, data[..64]);
 
     // Far away, the writer may write; then the reader is refused those bytes.
-    writer.write_at(5 * W as u64, b"far").unwrap();
-    model[5 * W..5 * W + 3].copy_from_slice(b"far");
+    writer.write_at(5 * w() as u64, b"far").unwrap();
+    model[5 * w()..5 * w() + 3].copy_from_slice(b"far");
     assert!(matches!(
-        reader.try_get(5 * W as u64 + 1),
+        reader.try_get(5 * w() as u64 + 1),
         Err(Error::Busy { .. })
     ));
     let e = reader.read(&mut [0u8; 4]);
@@ -592,7 +596,7 @@ fn two_buffers_never_alias() {
         e.is_ok(),
         "bytes the writer does not hold are still readable: {e:?}"
     );
-    reader.seek(SeekFrom::Start(5 * W as u64 - 2)).unwrap();
+    reader.seek(SeekFrom::Start(5 * w() as u64 - 2)).unwrap();
     assert_eq!(
         reader.read(&mut [0u8; 4]).unwrap_err().kind(),
         io::ErrorKind::ResourceBusy
@@ -600,21 +604,21 @@ fn two_buffers_never_alias() {
     // Once the writer lets go, the reader sees the write.
     writer.unuse_region();
     assert_eq!(
-        &*reader.slice(5 * W as u64..5 * W as u64 + 3).unwrap(),
+        &*reader.slice(5 * w() as u64..5 * w() as u64 + 3).unwrap(),
         b"far"
     );
 
     // A write across windows that meets the reader's window midway: the windows before it are
     // written and counted, the rest is refused.
-    assert_eq!(reader.get(4 * W as u64), Some(data[4 * W]));
-    let patch = random_bytes(6 * W, 222);
+    assert_eq!(reader.get(4 * w() as u64), Some(data[4 * w()]));
+    let patch = random_bytes(6 * w(), 222);
     let n = writer.write(&patch).unwrap();
-    assert!(n > 0 && n <= 4 * W, "{n}");
+    assert!(n > 0 && n <= 4 * w(), "{n}");
     assert_eq!(writer.tell(), n as u64);
     model[..n].copy_from_slice(&patch[..n]);
     let e = writer.write_all(&patch[n..]).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
-    assert_eq!(reader.get(4 * W as u64), Some(model[4 * W]));
+    assert_eq!(reader.get(4 * w() as u64), Some(model[4 * w()]));
 
     writer.flush().unwrap();
     drop((reader, writer));
@@ -624,10 +628,10 @@ fn two_buffers_never_alias() {
 #[test]
 fn copy_to_equals_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "f", 11 * W + 17, 223);
+    let (path, data) = random_file(dir.path(), "f", 11 * w() + 17, 223);
     let man = SlidingWindowMapManager::builder()
         .window_size(1)
-        .max_memory_size(2 * W)
+        .max_memory_size(2 * w())
         .build()
         .unwrap();
     let mut buf = buffer(&man, &path);
@@ -639,14 +643,14 @@ fn copy_to_equals_the_file() {
 
     // From the middle of a range buffer, into a file.
     let mut range =
-        SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), 3, 5 * W as u64)
+        SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), 3, 5 * w() as u64)
             .unwrap();
-    range.seek(SeekFrom::Start(W as u64 - 1)).unwrap();
+    range.seek(SeekFrom::Start(w() as u64 - 1)).unwrap();
     let copy = dir.path().join("copy");
     let mut f = std::fs::File::create(&copy).unwrap();
-    assert_eq!(range.copy_to(&mut f).unwrap(), 4 * W as u64 + 1);
+    assert_eq!(range.copy_to(&mut f).unwrap(), 4 * w() as u64 + 1);
     drop(f);
-    assert!(std::fs::read(&copy).unwrap() == data[3 + W - 1..3 + 5 * W]);
+    assert!(std::fs::read(&copy).unwrap() == data[3 + w() - 1..3 + 5 * w()]);
 
     // Into another buffer, which std::io::copy also fills.
     let (dest, _) = random_file(dir.path(), "dest", data.len(), 224);
@@ -670,21 +674,23 @@ fn prop_op(len: u64) -> impl Strategy<Value = Op> {
     let idx = 0..len + 2;
     let bytes = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..8),
-        proptest::collection::vec(any::<u8>(), 0..3 * W),
+        proptest::collection::vec(any::<u8>(), 0..3 * w()),
     ];
     prop_oneof![
         3 => (idx.clone(), bytes.clone()).prop_map(|(i, d)| Op::SeekWrite(i, d)),
         1 => any::<u8>().prop_map(Op::WriteByte),
         1 => (idx.clone(), any::<u8>()).prop_map(|(i, b)| Op::Set(i, b)),
         1 => (idx.clone(), bytes).prop_map(|(i, d)| Op::WriteAt(i, d)),
-        3 => (idx.clone(), -(3 * W as i64)..3 * W as i64, 0..4 * W as u64).prop_map(
+        3 => (idx.clone(), -(3 * w() as i64)..3 * w() as i64, 0..4 * w() as u64).prop_map(
             move |(src, delta, count)| Op::Move(src.saturating_add_signed(delta), src, count)
         ),
-        1 => (idx, 0..3 * W as u64).prop_map(|(i, n)| Op::Check(i, n)),
+        1 => (idx, 0..3 * w() as u64).prop_map(|(i, n)| Op::Check(i, n)),
     ]
 }
 
-const PROP_LEN: u64 = 10 * W as u64 + 77;
+fn prop_len() -> u64 {
+    10 * w() as u64 + 77
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
@@ -692,10 +698,10 @@ proptest! {
     #[test]
     fn writes_behave_like_a_vec(
         seed in any::<u64>(),
-        ops in proptest::collection::vec(prop_op(PROP_LEN), 1..40),
+        ops in proptest::collection::vec(prop_op(prop_len()), 1..40),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let (path, model) = random_file(dir.path(), "f", PROP_LEN as usize, seed);
+        let (path, model) = random_file(dir.path(), "f", prop_len() as usize, seed);
         run(tiny_rw(), &path, model, &ops);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::fs::File;
 
 use common::{K_WINDOW_TEST_SIZE, offset_in, random_file, rng};
-use rand::Rng;
+use rand::RngExt;
 use smmap::{Error, SlidingWindowMapManager, StaticWindowMapManager, WindowCursor};
 
 fn gran() -> u64 {
@@ -308,9 +308,9 @@ fn memman_operation(mut c: WindowCursor, data: &[u8], man_window: u64, q: &dyn F
         assert!(q().handles <= 15);
         let ofs = offset_in(&mut r, fsize);
         let len = if sliding {
-            r.gen_range(1..=size)
+            r.random_range(1..=size)
         } else {
-            r.gen_range(1..=data.len())
+            r.random_range(1..=data.len())
         };
         let got = c.use_region(ofs, len).unwrap();
         let want = len.min((fsize - ofs) as usize);

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{offset_in, random_file, rng};
-use rand::Rng;
+use rand::RngExt;
 use smmap::{SlidingWindowMapManager, StaticWindowMapManager};
 
 #[test]
@@ -35,10 +35,10 @@ fn threads_share_one_sliding_manager_under_a_small_budget() {
                     .map(|(p, _)| man.make_cursor(p).unwrap())
                     .collect();
                 for i in 0..3000 {
-                    let f = r.gen_range(0..files.len());
+                    let f = r.random_range(0..files.len());
                     let data = &files[f].1;
                     let o = offset_in(&mut r, data.len() as u64);
-                    let n = r.gen_range(1..=w / 2);
+                    let n = r.random_range(1..=w / 2);
                     let got = cursors[f].use_region(o, n).unwrap();
                     let end = (o as usize + n).min(data.len());
                     assert_eq!(got, &data[o as usize..end]);
@@ -96,7 +96,7 @@ fn threads_share_one_static_manager() {
             std::thread::spawn(move || {
                 let mut r = rng(200 + t);
                 for _ in 0..500 {
-                    let (p, data) = &files[r.gen_range(0..files.len())];
+                    let (p, data) = &files[r.random_range(0..files.len())];
                     let mut c = man.make_cursor(p).unwrap();
                     let o = offset_in(&mut r, data.len() as u64);
                     let got = c.use_region(o, 100).unwrap();
@@ -145,7 +145,7 @@ fn lock_free_switches_race_evictions_claims_and_collections() {
                     let mut c = man.make_cursor(&path).unwrap();
                     for i in 0..20_000 {
                         let o = offset_in(&mut r, data.len() as u64 - 1);
-                        let len = r.gen_range(1..=g);
+                        let len = r.random_range(1..=g);
                         match c.use_region(o, len) {
                             Ok(b) => {
                                 let end = (o as usize + len).min(data.len());

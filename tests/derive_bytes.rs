@@ -2,7 +2,7 @@
 //! compared against a manual decoding of random bytes at every offset.
 
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use smmap::byteorder::{
     BE, BigEndian, ByteOrder, F32, F64, I16, I32, I64, I128, Isize, LE, LittleEndian, U16, U32,
     U64, U128, Usize,

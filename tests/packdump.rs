@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use sha1::{Digest, Sha1};
 use smmap::SlidingWindowMapManager;
 
@@ -470,7 +470,7 @@ fn err_text(r: Result<impl std::fmt::Debug, Error>) -> String {
 
 fn sample_entries() -> (Vec<Raw>, Vec<u8>) {
     let mut rng = StdRng::seed_from_u64(11);
-    let base: Vec<u8> = (0..3000).map(|_| rng.gen_range(b'a'..=b'z')).collect();
+    let base: Vec<u8> = (0..3000).map(|_| rng.random_range(b'a'..=b'z')).collect();
     let mut target = base[..1000].to_vec();
     target.extend(b"inserted");
     target.extend(&base[2000..]);
@@ -553,7 +553,7 @@ fn ofs_delta_distances() {
     // Padding blobs so that the distance needs two and three bytes.
     let mut rng = StdRng::seed_from_u64(5);
     for k in 0..3 {
-        let noise: Vec<u8> = (0..9000).map(|_| rng.r#gen()).collect();
+        let noise: Vec<u8> = (0..9000).map(|_| rng.random()).collect();
         entries.push(blob(&noise));
         let at = 12 + entries.iter().map(|e| e.bytes.len()).sum::<usize>() as u64;
         let mut bytes = entry_head(6, delta_data.len() as u64);
@@ -809,13 +809,13 @@ fn random_damage_never_panics() {
     for round in 0..300 {
         let (mut i, mut p) = (good_idx.clone(), good_pack.clone());
         let target = if round % 2 == 0 { &mut i } else { &mut p };
-        for _ in 0..rng.gen_range(1..4) {
-            let at = rng.gen_range(0..target.len());
-            target[at] = rng.r#gen();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..target.len());
+            target[at] = rng.random();
         }
         std::fs::write(&idx, &i).unwrap();
         std::fs::write(&pack, &p).unwrap();
-        if rng.gen_bool(0.5) {
+        if rng.random_bool(0.5) {
             reseal(&pack); // so that the damage is found past the checksums
         }
         if read_all(&idx).is_err() {
@@ -884,7 +884,7 @@ fn synthetic_index(path: &Path, n: usize, version: u32, seed: u64) -> Vec<(Objec
             } else {
                 12 + 100 * i as u64
             };
-            (ObjectId(rng.r#gen()), ofs)
+            (ObjectId(rng.random()), ofs)
         })
         .collect();
     rows.sort();
@@ -900,7 +900,7 @@ fn synthetic_index(path: &Path, n: usize, version: u32, seed: u64) -> Vec<(Objec
     if version == 2 {
         rows.iter().for_each(|r| out.extend(r.0.0));
         rows.iter()
-            .for_each(|_| out.extend(rng.r#gen::<u32>().to_be_bytes()));
+            .for_each(|_| out.extend(rng.random::<u32>().to_be_bytes()));
         let mut large = Vec::new();
         for r in &rows {
             if r.1 > 0x7fff_ffff {

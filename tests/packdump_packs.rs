@@ -12,7 +12,7 @@ mod packdump;
 use std::path::PathBuf;
 
 use rand::seq::SliceRandom;
-use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
+use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use smmap::SlidingWindowMapManager;
 
 use pack_util::{assert_same, git, git_available, open_fds};
@@ -39,17 +39,17 @@ fn three_hundred_packs_within_32_descriptors() {
     let mut paths = Vec::new();
     for p in 0..PACKS {
         for b in 0..2 {
-            let mut data = vec![0u8; rng.gen_range(500..12_000)];
+            let mut data = vec![0u8; rng.random_range(500..12_000)];
             rng.fill_bytes(&mut data);
             let path = files.join(format!("{p}-{b}.bin"));
             std::fs::write(&path, data).unwrap();
             paths.push(path);
         }
         let mut text: Vec<String> = (0..300)
-            .map(|k| format!("pack {p} line {k} {}\n", rng.r#gen::<u32>()))
+            .map(|k| format!("pack {p} line {k} {}\n", rng.random::<u32>()))
             .collect();
         for v in 0..3 {
-            let k = rng.gen_range(0..text.len());
+            let k = rng.random_range(0..text.len());
             text[k] = format!("version {v}\n");
             let path = files.join(format!("{p}-t{v}.txt"));
             std::fs::write(&path, text.concat()).unwrap();
@@ -84,10 +84,10 @@ fn three_hundred_packs_within_32_descriptors() {
     // Random ids (every pack's, in random order, some twice) and a few absent ones.
     let mut wanted: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     for _ in 0..500 {
-        wanted.push(ids[rng.gen_range(0..ids.len())].to_owned());
+        wanted.push(ids[rng.random_range(0..ids.len())].to_owned());
     }
     for _ in 0..20 {
-        wanted.push(ObjectId(rng.r#gen()).to_string());
+        wanted.push(ObjectId(rng.random()).to_string());
     }
     wanted.shuffle(&mut rng);
     let input = wanted.join("\n") + "\n";

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rand::{Rng, RngCore};
+use rand::{Rng, RngExt};
 use smmap::byteorder::{BigEndian, U32, U64};
 use smmap::{Error, MappedRecord, RecordTable, SlidingWindowMapManager, StaticWindowMapManager};
 
@@ -18,10 +18,15 @@ use common::rng;
 #[repr(transparent)]
 struct ObjectId([u8; 20]);
 
+/// 4 KiB pages per allocation granule (16 on Windows, whose granule is 64 KiB).
+fn k() -> usize {
+    common::scale()
+}
+
 fn tiny() -> SlidingWindowMapManager {
     SlidingWindowMapManager::builder()
         .window_size(1)
-        .max_memory_size(4 * 8192)
+        .max_memory_size(4 * 8192 * k())
         .build()
         .unwrap()
 }
@@ -50,7 +55,7 @@ fn id_file(dir: &Path, n: usize, base: usize, seed: u64) -> (PathBuf, Vec<[u8; 2
 #[test]
 fn sorted_ids_get_search_iter() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, ids) = id_file(dir.path(), 50_000, 1032, 1);
+    let (path, ids) = id_file(dir.path(), 50_000 * k(), 1032, 1);
     let n = ids.len() as u64;
     let man = tiny();
     let mut t = RecordTable::<ObjectId>::new(man.make_cursor(&path).unwrap(), 1032, n).unwrap();
@@ -66,14 +71,14 @@ fn sorted_ids_get_search_iter() {
     }
     let mut r = rng(2);
     for _ in 0..5000 {
-        let i = r.gen_range(0..n);
+        let i = r.random_range(0..n);
         assert_eq!(t.get(i).unwrap().get_0(), &ids[i as usize]);
     }
 
     // binary_search_by: present ids, absent ids, extremes.
     for _ in 0..3000 {
-        let want = if r.gen_bool(0.5) {
-            ids[r.gen_range(0..ids.len())]
+        let want = if r.random_bool(0.5) {
+            ids[r.random_range(0..ids.len())]
         } else {
             let mut id = [0u8; 20];
             r.fill_bytes(&mut id);
@@ -91,9 +96,9 @@ fn sorted_ids_get_search_iter() {
 
     // Ranges: the same as searching the sub-slice, with whole-table indices.
     for _ in 0..500 {
-        let a = r.gen_range(0..=n);
-        let b = r.gen_range(a..=n);
-        let want = ids[r.gen_range(0..ids.len())];
+        let a = r.random_range(0..=n);
+        let b = r.random_range(a..=n);
+        let want = ids[r.random_range(0..ids.len())];
         let got = t
             .binary_search_range_by(a..b, |id| id.get_0().cmp(&want))
             .unwrap();
@@ -123,7 +128,7 @@ fn sorted_ids_get_search_iter() {
     }
     assert_eq!(i, n);
     assert!(chunks > 100);
-    assert!(man.mapped_memory_size() <= 4 * 8192);
+    assert!(man.mapped_memory_size() <= 4 * 8192 * k());
 
     // Errors.
     match t.get(n) {
@@ -278,7 +283,7 @@ fn make_pack(dir: &Path) -> Option<PathBuf> {
     let mut r = rng(7);
     let mut blobs = Vec::new();
     for i in 0..400 {
-        let len = r.gen_range(1..3000);
+        let len = r.random_range(1..3000);
         let mut blob = vec![0u8; len];
         r.fill_bytes(&mut blob);
         blob.extend_from_slice(format!("blob {i}").as_bytes());

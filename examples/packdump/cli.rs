@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{Rng, SeedableRng};
+use rand::RngExt;
 use sha1::{Digest, Sha1};
 use smmap::{SlidingWindowMapManager, WindowCursor};
 
@@ -490,8 +490,8 @@ pub(crate) fn bench(
             idx_path.display()
         )));
     }
-    let mut rng = rand::rngs::StdRng::from_entropy();
-    let picks: Vec<u64> = (0..n).map(|_| rng.gen_range(0..count)).collect();
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    let picks: Vec<u64> = (0..n).map(|_| rng.random_range(0..count)).collect();
     let mut ids = Vec::with_capacity(picks.len());
     for &i in &picks {
         ids.push(pack.index().id_at(i)?);

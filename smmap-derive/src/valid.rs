@@ -181,7 +181,7 @@ fn check_field_type(field: &Field<'_>, ty: &Type, errors: &mut Errors) {
         Type::Tuple(_) => format!(
             "field {name} is a tuple, which has no defined layout; use an array or a nested record"
         ),
-        Type::BareFn(_) => format!(
+        Type::FnPtr(_) => format!(
             "field {name} is a function pointer, but a record is plain bytes read from a file; remove it"
         ),
         Type::TraitObject(_) | Type::ImplTrait(_) => {

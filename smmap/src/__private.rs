@@ -104,6 +104,26 @@ impl<T: MappedRecord, const N: usize> Field for [T; N] {
     }
 }
 
+/// A native-endian field reads as its value, like a byte-order field.
+#[cfg(feature = "bytemuck")]
+impl<T: bytemuck::Pod> Field for crate::Native<T> {
+    type Out<'a>
+        = T
+    where
+        T: 'a;
+    type In = T;
+
+    #[inline(always)]
+    fn get(&self) -> T {
+        crate::Native::get(self)
+    }
+
+    #[inline(always)]
+    fn set(&mut self, value: T) {
+        crate::Native::set(self, value);
+    }
+}
+
 /// Compares a magic field with its declared bytes.
 ///
 /// # Errors

@@ -10,49 +10,7 @@
 //! [`BufRead::lines`], [`BufRead::read_until`] and friends scan at the speed of a memory map;
 //! [`SlidingWindowMapBuffer::copy_to`] hands each window to a writer the same way.
 //!
-//! # Examples
-//!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::io::{BufRead, Read, Seek, SeekFrom};
-//!
-//! # let dir = tempfile::tempdir()?;
-//! # let path = dir.path().join("log.txt");
-//! std::fs::write(&path, b"header\nfirst line\nsecond line\n")?;
-//! let man = smmap::SlidingWindowMapManager::new();
-//!
-//! // A view of the whole file.
-//! let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
-//! assert_eq!(buf.len(), 30);
-//! assert_eq!(buf.get(0), Some(b'h'));
-//! assert_eq!(&*buf.slice(7..17)?, b"first line");
-//! assert_eq!(buf.find(b"line", 0)?, Some(13));
-//! assert_eq!(buf.rfind(b"line", 0)?, Some(25));
-//!
-//! // File-like reading.
-//! assert_eq!(buf.readline()?, b"header\n");
-//! let rest: Vec<String> = buf.by_ref().lines().collect::<Result<_, _>>()?;
-//! assert_eq!(rest, ["first line", "second line"]);
-//! buf.seek(SeekFrom::End(-5))?;
-//! let mut tail = String::new();
-//! buf.read_to_string(&mut tail)?;
-//! assert_eq!(tail, "line\n");
-//!
-//! // A view of a range: indices are relative to its start.
-//! let mut range = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 7, 10)?;
-//! assert_eq!(range.len(), 10);
-//! assert_eq!(range.get(0), Some(b'f'));
-//! assert_eq!(range.get(10), None);
-//! assert_eq!(range.find(b"line", 0)?, Some(6));
-//! # Ok(()) }
-//! ```
-//!
-//! # Writing
-//!
-//! Through a writable manager, a buffer can be written like Python's `mmap`; the rules
-//! (exclusive claims on regions, checked at run time; no slice alive across a write, checked
-//! by the borrow checker) and an example are in the "Writing" section of
-//! [`SlidingWindowMapBuffer`]'s documentation.
+//! The type's documentation has an example of each kind of use and the rules for writing.
 
 use std::borrow::Cow;
 use std::io;
@@ -80,10 +38,50 @@ const MOVE_CHUNK: u64 = 64 * 1024;
 /// [`rfind`](Self::rfind)), a buffer has a position, like a file: [`std::io::Read`],
 /// [`std::io::BufRead`], [`read_byte`](Self::read_byte) and [`readline`](Self::readline) read
 /// from it and advance it, [`std::io::Seek`] moves it. Random access does not move the
-/// position.
+/// position. [`BufRead::fill_buf`](std::io::BufRead::fill_buf) hands out the rest of the
+/// current window without copying, so that `lines`, `read_until` and friends scan at the speed
+/// of a memory map; [`copy_to`](Self::copy_to) hands each window to a writer the same way.
 ///
 /// The buffer keeps the region it last used mapped (pinned) until it uses another one or is
 /// dropped, like its cursor; after a write it holds that region exclusively (see below).
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::io::{BufRead, Read, Seek, SeekFrom};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log.txt");
+/// std::fs::write(&path, b"header\nfirst line\nsecond line\n")?;
+/// let man = smmap::SlidingWindowMapManager::new();
+///
+/// // A view of the whole file.
+/// let mut buf = smmap::SlidingWindowMapBuffer::new(man.make_cursor(&path)?)?;
+/// assert_eq!(buf.len(), 30);
+/// assert_eq!(buf.get(0), Some(b'h'));
+/// assert_eq!(&*buf.slice(7..17)?, b"first line");
+/// assert_eq!(buf.find(b"line", 0)?, Some(13));
+/// assert_eq!(buf.rfind(b"line", 0)?, Some(25));
+///
+/// // File-like reading.
+/// assert_eq!(buf.readline()?, b"header\n");
+/// let rest: Vec<String> = buf.by_ref().lines().collect::<Result<_, _>>()?;
+/// assert_eq!(rest, ["first line", "second line"]);
+/// buf.seek(SeekFrom::End(-5))?;
+/// let mut tail = String::new();
+/// buf.read_to_string(&mut tail)?;
+/// assert_eq!(tail, "line\n");
+///
+/// // A view of a range: indices are relative to its start.
+/// let mut range = smmap::SlidingWindowMapBuffer::with_range(man.make_cursor(&path)?, 7, 10)?;
+/// assert_eq!(range.len(), 10);
+/// assert_eq!(range.get(0), Some(b'f'));
+/// assert_eq!(range.get(10), None);
+/// assert_eq!(range.find(b"line", 0)?, Some(6));
+/// # Ok(()) }
+/// ```
+///
 ///
 /// # Writing
 ///

@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use crate::error::{Location, Result};
 
 /// What a resize asks of the other managers of the process that know the file: to give up
-/// their cached regions past the new end, or to refuse while one of them is in use.
+/// their cached regions from `from` on (the new end, or 0 where a mapped file cannot shrink at
+/// all), or to refuse while one of them is in use.
 pub(crate) trait Peer: Send + Sync {
-    fn give_up_past(&self, ident: Ident, new_len: u64, loc: &Location) -> Result<()>;
+    fn give_up_past(&self, ident: Ident, from: u64, new_len: u64, loc: &Location) -> Result<()>;
 }
 
 type Ident = (u64, u64);

@@ -57,7 +57,8 @@
 //! `#[repr(C)]` struct of [`byteorder`] types, bytes, arrays and other records, and generates
 //! getters that return native values:
 //!
-//! ```
+#![cfg_attr(feature = "derive", doc = "```")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
 //! use smmap::MappedRecord;
 //! use smmap::byteorder::{LittleEndian, U32, U64};
 //!
@@ -99,6 +100,36 @@
 //! or rewritten in place by other processes while they are mapped: an access to a page past the
 //! new end of a file raises `SIGBUS`. smmap re-reads the size at every new mapping and reports a
 //! file that shrank below a live region as [`Error::FileShrank`].
+//!
+//! # Platforms
+//!
+//! smmap runs on Linux (64- and 32-bit), macOS and Windows; CI runs the whole test suite as a
+//! 32-bit Linux process and as a Windows process (under wine), and checks both macOS targets.
+//! What differs:
+//!
+//! | | Unix | Windows |
+//! |---|---|---|
+//! | [`allocation_granularity`] | the page size (4 KiB; 16 KiB on Apple silicon) | 64 KiB: windows are multiples of 128 KiB |
+//! | file identity | device and inode | volume serial number and file index |
+//! | default [`max_open_files`](ManagerBuilder::max_open_files) | soft `RLIMIT_NOFILE` minus 25 | 8192 (the C runtime's ceiling) minus 25 |
+//! | truncating a mapped file | allowed: later accesses to lost pages raise `SIGBUS` | refused (`ERROR_USER_MAPPED_FILE`) |
+//! | deleting a mapped file | allowed: the mapping keeps the bytes | refused on NTFS without POSIX delete semantics |
+//!
+//! On Windows, [`WindowCursor::resize`] and [`SlidingWindowMapBuffer::resize`] therefore unmap
+//! the manager's cached regions of the file before shrinking it, and return [`Error::Busy`]
+//! while a cursor or guard pins one of its regions, or while another manager or process maps
+//! it. Growing a mapped file is allowed everywhere.
+//!
+//! A guard against `SIGBUS` is a Unix matter only. Windows cannot lose a mapped page to a
+//! truncation, since it refuses to truncate a mapped file; what remains is a read error of the
+//! disk while a page is brought in, which Windows raises as the structured exception
+//! `EXCEPTION_IN_PAGE_ERROR` (as Unix raises `SIGBUS` for it), not as a truncation smmap could
+//! repair.
+//!
+//! On a 32-bit process the defaults (64 MiB windows, a 1 GiB budget) let files far larger than
+//! the address space be read through a [`SlidingWindowMapManager`]; a
+//! [`StaticWindowMapManager`] cannot map a file larger than the address space and returns an
+//! error for it.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod buffer;
@@ -109,6 +140,8 @@ mod error;
 mod lru;
 mod manager;
 mod managers;
+#[cfg(feature = "bytemuck")]
+mod native;
 mod record;
 mod region;
 mod sys;
@@ -120,6 +153,9 @@ pub use config::{MapMode, RegionInfo, Stats};
 pub use cursor::WindowCursor;
 pub use error::{Error, Location, Result};
 pub use managers::{ManagerBuilder, SlidingWindowMapManager, StaticWindowMapManager};
+#[cfg(feature = "bytemuck")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bytemuck")))]
+pub use native::Native;
 pub use record::{MappedRecord, RecordCheckError};
 pub use table::{MappedRef, RecordIter, RecordTable};
 
@@ -144,6 +180,6 @@ pub mod byteorder {
 pub mod __private;
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "derive"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

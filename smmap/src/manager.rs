@@ -912,8 +912,13 @@ impl Shared {
                 by: "another manager of this process writing to the same file",
             });
         };
+        // Where a mapped file cannot shrink at all (Windows), every region of the file is in the
+        // way, not only those past the new end.
+        let old_size = self.lock().files[&file].size;
+        let unmap_all = !sys::MAPPED_FILES_CAN_SHRINK && new_len < old_size;
+        let from = if unmap_all { 0 } else { new_len };
         for other in &others {
-            other.give_up_past(ident, new_len, &loc)?;
+            other.give_up_past(ident, from, new_len, &loc)?;
         }
         drop(others);
         let mut st = self.lock();
@@ -924,9 +929,13 @@ impl Shared {
         table.raise_gate();
         let cut = st.give_up_past_locked(
             file,
-            new_len,
+            from,
             &loc,
-            "cursors or guards using bytes past the new end",
+            if unmap_all {
+                "live regions of the file, which cannot shrink while mapped on this system"
+            } else {
+                "cursors or guards using bytes past the new end"
+            },
         );
         let done = cut
             .and_then(|()| st.ensure_fd(&self.cfg, file))
@@ -935,7 +944,18 @@ impl Shared {
                 e.fd.as_ref()
                     .expect("ensured")
                     .set_len(new_len)
-                    .map_err(|err| io_err("ftruncate", e.location(), Some(new_len), err))
+                    .map_err(|err| {
+                        if sys::is_mapped_file_error(&err) {
+                            Error::Busy {
+                                path: e.location(),
+                                offset: 0,
+                                end: e.size,
+                                by: "mappings of the file by another manager or process",
+                            }
+                        } else {
+                            io_err("ftruncate", e.location(), Some(new_len), err)
+                        }
+                    })
             });
         if done.is_ok() {
             // The new length reaches the disk with the next flush.
@@ -952,7 +972,13 @@ impl Shared {
 impl claims::Peer for Shared {
     /// Another manager of the process is about to truncate the file `ident` to `new_len`
     /// bytes: unmaps this manager's cached regions past it, or refuses while one is pinned.
-    fn give_up_past(&self, ident: (u64, u64), new_len: u64, loc: &Location) -> Result<()> {
+    fn give_up_past(
+        &self,
+        ident: (u64, u64),
+        from: u64,
+        new_len: u64,
+        loc: &Location,
+    ) -> Result<()> {
         let mut st = self.lock();
         let ids: Vec<FileId> = st
             .files
@@ -965,7 +991,7 @@ impl claims::Peer for Shared {
             table.raise_gate();
             let done = st.give_up_past_locked(
                 f,
-                new_len,
+                from,
                 loc,
                 "another manager's cursors or guards using bytes past the new end",
             );

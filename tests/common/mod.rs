@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
+use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 /// Deterministic random bytes (never all zeros: zeros hide offset bugs).
 pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -28,8 +28,14 @@ pub(crate) fn rng(seed: u64) -> StdRng {
 
 /// A random offset in `0..len`.
 pub(crate) fn offset_in(rng: &mut StdRng, len: u64) -> u64 {
-    rng.gen_range(0..len)
+    rng.random_range(0..len)
 }
 
 /// Python smmap's test file size (8,005,195 bytes).
 pub(crate) const K_WINDOW_TEST_SIZE: usize = 1000 * 1000 * 8 + 5195;
+
+/// How many 4 KiB pages one allocation granule holds: 1 on Linux, 16 on Windows (64 KiB).
+/// Tests laid out in 4 KiB pages scale their offsets by it.
+pub(crate) fn scale() -> usize {
+    smmap::allocation_granularity() / 4096
+}

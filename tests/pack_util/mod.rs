@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
+use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 /// Whether `git` can be run; if not, says that the test is skipped.
 pub(crate) fn git_available(test: &str) -> bool {
@@ -69,10 +69,10 @@ fn text_lines(rng: &mut StdRng, n: usize) -> Vec<String> {
     ];
     (0..n)
         .map(|k| {
-            let words: Vec<&str> = (0..rng.gen_range(3..9))
-                .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+            let words: Vec<&str> = (0..rng.random_range(3..9))
+                .map(|_| WORDS[rng.random_range(0..WORDS.len())])
                 .collect();
-            format!("{k:04} {} {}\n", words.join(" "), rng.r#gen::<u32>())
+            format!("{k:04} {} {}\n", words.join(" "), rng.random::<u32>())
         })
         .collect()
 }
@@ -95,14 +95,14 @@ pub(crate) fn make_repo(
     for c in 0..commits {
         // Edit a few lines, insert one.
         for _ in 0..3 {
-            let k = rng.gen_range(0..lines.len());
-            lines[k] = format!("{k:04} edited in commit {c} {}\n", rng.r#gen::<u64>());
+            let k = rng.random_range(0..lines.len());
+            lines[k] = format!("{k:04} edited in commit {c} {}\n", rng.random::<u64>());
         }
-        let at = rng.gen_range(0..lines.len());
+        let at = rng.random_range(0..lines.len());
         lines.insert(at, format!("inserted in commit {c}\n"));
         std::fs::write(dir.join("notes.txt"), lines.concat()).unwrap();
         if c < blobs {
-            let mut blob = vec![0u8; rng.gen_range(1..30_000)];
+            let mut blob = vec![0u8; rng.random_range(1..30_000)];
             rng.fill_bytes(&mut blob);
             let sub = if c % 2 == 0 { "data" } else { "data/more" };
             std::fs::write(dir.join(format!("{sub}/blob{c}.bin")), blob).unwrap();
@@ -116,7 +116,7 @@ pub(crate) fn make_repo(
     // Blobs beyond one per commit, in a last commit.
     if blobs > commits {
         for b in commits..blobs {
-            let mut blob = vec![0u8; rng.gen_range(1..30_000)];
+            let mut blob = vec![0u8; rng.random_range(1..30_000)];
             rng.fill_bytes(&mut blob);
             std::fs::write(dir.join(format!("data/extra{b}.bin")), blob).unwrap();
         }

@@ -69,6 +69,17 @@ pub(crate) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
     imp::access_fits(file, mode)
 }
 
+/// Whether a file with mapped views can be truncated. Unix allows it (an access to a lost page
+/// then raises `SIGBUS`); Windows refuses (`ERROR_USER_MAPPED_FILE`), so every view of the
+/// file must be unmapped before it shrinks.
+pub(crate) const MAPPED_FILES_CAN_SHRINK: bool = imp::MAPPED_FILES_CAN_SHRINK;
+
+/// Whether an error of a truncation says that the file is still mapped (by another manager or
+/// another process: the manager unmaps its own views first). Never on Unix.
+pub(crate) fn is_mapped_file_error(e: &io::Error) -> bool {
+    imp::is_mapped_file_error(e)
+}
+
 /// One memory mapping of `len` bytes of a file.
 pub(crate) struct Mapping {
     raw: MmapRaw,
@@ -117,7 +128,6 @@ impl Mapping {
 
     /// Writes dirty pages of `[offset, offset + len)` (relative to the mapping) back to the file
     /// and waits for the write (`msync(MS_SYNC)`).
-    #[allow(dead_code)]
     pub(crate) fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());

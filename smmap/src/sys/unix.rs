@@ -43,3 +43,9 @@ pub(super) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
         _ => false,
     })
 }
+
+pub(super) const MAPPED_FILES_CAN_SHRINK: bool = true;
+
+pub(super) fn is_mapped_file_error(_: &io::Error) -> bool {
+    false
+}

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use windows_sys::Win32::Foundation::{
     ERROR_COMMITMENT_LIMIT, ERROR_NO_SYSTEM_RESOURCES, ERROR_NOT_ENOUGH_MEMORY, ERROR_OUTOFMEMORY,
-    ERROR_TOO_MANY_OPEN_FILES,
+    ERROR_TOO_MANY_OPEN_FILES, ERROR_USER_MAPPED_FILE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, FILE_FLAG_BACKUP_SEMANTICS, FILE_READ_ATTRIBUTES,
@@ -104,4 +104,10 @@ pub(super) fn is_resource_exhaustion(e: &io::Error) -> bool {
 /// cursors of that file.
 pub(super) fn access_fits(_file: &File, _mode: MapMode) -> io::Result<bool> {
     Ok(true)
+}
+
+pub(super) const MAPPED_FILES_CAN_SHRINK: bool = false;
+
+pub(super) fn is_mapped_file_error(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(ERROR_USER_MAPPED_FILE as i32)
 }

@@ -29,7 +29,8 @@ use crate::region::Region;
 ///
 /// # Examples
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::MappedRecord;
 /// use smmap::byteorder::{BigEndian, U32};
 ///

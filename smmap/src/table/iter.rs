@@ -32,7 +32,8 @@ use crate::record::{self, MappedRecord};
 ///
 /// # Examples
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::MappedRecord;
 /// use smmap::byteorder::{LittleEndian, U32, U64};
 ///
@@ -214,7 +215,7 @@ impl<T: MappedRecord> RecordIter<T> {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let dir = tempfile::tempdir()?;
     /// # let path = dir.path().join("data");
-    /// std::fs::write(&path, vec![1u8; 100_000])?;
+    /// std::fs::write(&path, vec![1u8; 1_000_000])?;
     /// let man = smmap::SlidingWindowMapManager::builder().window_size(1).build()?;
     /// let mut it = man.make_cursor(&path)?.iter_records::<[u8; 10]>(0);
     /// let (mut chunks, mut records) = (0, 0);
@@ -224,7 +225,7 @@ impl<T: MappedRecord> RecordIter<T> {
     ///     chunks += 1;
     ///     records += chunk.len();
     /// }
-    /// assert_eq!(records, 10_000);
+    /// assert_eq!(records, 100_000);
     /// assert!(chunks > 1);
     /// # Ok(()) }
     /// ```

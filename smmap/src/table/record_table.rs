@@ -25,7 +25,8 @@ use crate::record::{self, MappedRecord};
 ///
 /// Looking up an object id in the sorted id table of a git pack index:
 ///
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use smmap::{MappedRecord, RecordTable};
 ///
 /// #[derive(MappedRecord)]
