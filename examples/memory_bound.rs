@@ -19,8 +19,7 @@
 
 use std::error::Error;
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -82,7 +81,7 @@ pub(crate) fn checksum(mut h: u64, first_word: u64, bytes: &[u8]) -> u64 {
 /// file, and random last 8 bytes. Returns the checksum of the file.
 pub(crate) fn create_sparse(path: &Path, size: u64, seed: u64) -> io::Result<u64> {
     assert!(size.is_multiple_of(8) && size >= 64 << 10);
-    let f = File::create(path)?;
+    let mut f = File::create(path)?;
     f.set_len(size)?;
     let mut rng = XorShift(seed | 1);
     let part = size / 64;
@@ -93,11 +92,13 @@ pub(crate) fn create_sparse(path: &Path, size: u64, seed: u64) -> io::Result<u64
             b.copy_from_slice(&rng.next_u64().to_le_bytes());
         }
         let ofs = k * part + rng.next_u64() % (part - block.len() as u64) / 8 * 8;
-        f.write_all_at(&block, ofs)?;
+        f.seek(SeekFrom::Start(ofs))?;
+        f.write_all(&block)?;
         h = checksum(h, ofs / 8, &block);
     }
     let last = rng.next_u64() | 1;
-    f.write_all_at(&last.to_le_bytes(), size - 8)?;
+    f.seek(SeekFrom::Start(size - 8))?;
+    f.write_all(&last.to_le_bytes())?;
     h = checksum(h, size / 8 - 1, &last.to_le_bytes());
     f.sync_all()?;
     Ok(h)

@@ -10,6 +10,8 @@
 //! - the managers' mapped bytes and open descriptors are what `/proc/self/maps` and
 //!   `/proc/self/fd` show for the test's files.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::collections::HashMap;

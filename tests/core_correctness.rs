@@ -2,6 +2,8 @@
 //! coordinated across managers, flushes after eviction, private changes, the order of unpinning,
 //! descriptors of refused mappings, and the messages.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::fs::{self, File, OpenOptions};

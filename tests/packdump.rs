@@ -553,7 +553,7 @@ fn ofs_delta_distances() {
     // Padding blobs so that the distance needs two and three bytes.
     let mut rng = StdRng::seed_from_u64(5);
     for k in 0..3 {
-        let noise: Vec<u8> = (0..9000).map(|_| rng.random()).collect();
+        let noise: Vec<u8> = (0..9000).map(|_| rng.random::<u8>()).collect();
         entries.push(blob(&noise));
         let at = 12 + entries.iter().map(|e| e.bytes.len()).sum::<usize>() as u64;
         let mut bytes = entry_head(6, delta_data.len() as u64);

@@ -5,7 +5,9 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{self, BufWriter, Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
+#[cfg(unix)]
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -190,10 +192,14 @@ impl Fixture {
 pub(crate) fn recache(path: &Path) {
     let f = File::open(path).expect("open");
     f.sync_all().expect("fsync");
-    // SAFETY: `posix_fadvise` only takes a descriptor that `f` keeps open for the call and
-    // plain integers; it does not touch memory of this process.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0, "posix_fadvise(DONTNEED) on {}", path.display());
+    // Elsewhere than on Unix the pages stay cached; they are read back all the same.
+    #[cfg(unix)]
+    {
+        // SAFETY: `posix_fadvise` only takes a descriptor that `f` keeps open for the call and
+        // plain integers; it does not touch memory of this process.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0, "posix_fadvise(DONTNEED) on {}", path.display());
+    }
     let mut buf = vec![0u8; MIB as usize];
     let mut r = &f;
     loop {
@@ -272,7 +278,20 @@ pub(crate) fn sum_field_b(bytes: &[u8]) -> u64 {
 /// One `pread` of exactly `buf.len()` bytes at `ofs`.
 #[inline]
 pub(crate) fn pread(file: &File, buf: &mut [u8], ofs: u64) {
+    #[cfg(unix)]
     file.read_exact_at(buf, ofs).expect("pread");
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            let n = file
+                .seek_read(&mut buf[done..], ofs + done as u64)
+                .expect("ReadFile at an offset");
+            assert!(n > 0, "short read");
+            done += n;
+        }
+    }
 }
 
 /// The random reads through a raw whole-file map: pointer arithmetic and a bounds check.
