@@ -7,7 +7,7 @@ pub enum MapMode {
     /// Read-only shared mappings (`PROT_READ`, `MAP_SHARED`); every write is an error.
     #[default]
     ReadOnly,
-    /// Writable shared mappings: writes reach the file (after [`flush`](SlidingWindowMapManager::flush)
+    /// Writable shared mappings: writes reach the file (after [`flush`](crate::SlidingWindowMapManager::flush)
     /// they are on disk). Files are opened for reading and writing.
     ReadWrite,
     /// Writable private mappings: writes are visible to this process only and never reach the
@@ -30,7 +30,7 @@ pub(crate) const NEEDS_WRITE: &str = "MapMode::ReadWrite or MapMode::CopyOnWrite
 /// What [`Error::ReadOnly`] says a resize needs.
 pub(crate) const NEEDS_RESIZE: &str = "MapMode::ReadWrite";
 
-/// A snapshot of a manager's counters, from [`stats`](SlidingWindowMapManager::stats).
+/// A snapshot of a manager's counters, from [`stats`](crate::SlidingWindowMapManager::stats).
 ///
 /// Requests that a cursor answers without the manager's lock (from its current region, or by
 /// switching to another mapped window) are counted in `hits` when the cursor next takes the
@@ -76,7 +76,7 @@ pub struct Stats {
     pub retries: u64,
 }
 
-/// A description of one region, from [`WindowCursor::region`].
+/// A description of one region, from [`WindowCursor::region`](crate::WindowCursor::region).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionInfo {
     /// File offset of the region's first byte.
