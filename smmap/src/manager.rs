@@ -327,7 +327,7 @@ impl Shared {
             return Err(io_err("map", loc, None, err));
         }
         let ident = ident.map_err(|e| io_err("fstat", loc.clone(), None, e))?;
-        let born = meta.created().ok();
+        let born = sys::birth_time(meta);
         let fits = file
             .as_ref()
             .map(|f| sys::access_fits(f, self.cfg.mode))
@@ -1527,7 +1527,7 @@ impl State {
             let meta = fd
                 .metadata()
                 .map_err(|err| io_err("fstat", loc(), None, err))?;
-            let same_birth = match (born, meta.created().ok()) {
+            let same_birth = match (born, sys::birth_time(&meta)) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };

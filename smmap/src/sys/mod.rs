@@ -80,6 +80,15 @@ pub(crate) fn is_mapped_file_error(e: &io::Error) -> bool {
     imp::is_mapped_file_error(e)
 }
 
+/// The birth time of a file, where the system reports one reliably (Linux's `statx`, the BSDs'
+/// and macOS' `st_birthtime`): it tells a file from a later one that reuses its inode number.
+/// Not used on Windows: an NTFS file index carries a sequence number that changes when its
+/// record is reused, and the creation times reported for a path and for a handle may differ
+/// (under wine they do).
+pub(crate) fn birth_time(meta: &std::fs::Metadata) -> Option<std::time::SystemTime> {
+    if cfg!(unix) { meta.created().ok() } else { None }
+}
+
 /// One memory mapping of `len` bytes of a file.
 pub(crate) struct Mapping {
     raw: MmapRaw,
