@@ -993,7 +993,11 @@ impl claims::Peer for Shared {
                 f,
                 from,
                 loc,
-                "another manager's cursors or guards using bytes past the new end",
+                if from < new_len {
+                    "another manager's cursors or guards (a mapped file cannot shrink on this system)"
+                } else {
+                    "another manager's cursors or guards using bytes past the new end"
+                },
             );
             table.lower_gate();
             done?;

@@ -86,7 +86,11 @@ pub(crate) fn is_mapped_file_error(e: &io::Error) -> bool {
 /// record is reused, and the creation times reported for a path and for a handle may differ
 /// (under wine they do).
 pub(crate) fn birth_time(meta: &std::fs::Metadata) -> Option<std::time::SystemTime> {
-    if cfg!(unix) { meta.created().ok() } else { None }
+    if cfg!(unix) {
+        meta.created().ok()
+    } else {
+        None
+    }
 }
 
 /// One memory mapping of `len` bytes of a file.
