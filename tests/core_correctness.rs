@@ -9,7 +9,7 @@ mod common;
 use std::fs::{self, File, OpenOptions};
 use std::path::Path;
 
-use common::random_file;
+use common::{in_child, random_file, run_child};
 use smmap::{
     Error, MapMode, SlidingWindowMapBuffer, SlidingWindowMapManager, StaticWindowMapManager,
 };
@@ -28,31 +28,6 @@ fn rw_sliding() -> SlidingWindowMapManager {
 
 fn is_busy<T: std::fmt::Debug>(r: smmap::Result<T>) -> bool {
     matches!(r, Err(Error::Busy { .. }))
-}
-
-/// Runs one test of this binary again in a child process (for tests whose failure would be a
-/// crash) and checks that it passed.
-fn run_child(test: &str) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("SMMAP_CHILD", test)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "child failed ({:?}):\n{text}",
-        out.status
-    );
-    assert!(text.contains("1 passed"), "child ran no test:\n{text}");
-}
-
-fn in_child(test: &str) -> bool {
-    std::env::var("SMMAP_CHILD").is_ok_and(|t| t == test)
 }
 
 #[test]

@@ -494,23 +494,6 @@ fn file_handed_over_keeps_its_descriptor_until_released() {
     assert_eq!(man.stats().open_descriptors, 0);
 }
 
-/// Runs this test binary again, in a child process, for tests that change process limits.
-#[cfg(target_os = "linux")]
-fn run_child(test: &str) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("SMMAP_CHILD", test)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child failed:\n{text}");
-    assert!(text.contains("1 passed"), "child ran no test:\n{text}");
-}
-
 #[cfg(target_os = "linux")]
 fn open_fd_count() -> u64 {
     std::fs::read_dir("/proc/self/fd")
@@ -538,10 +521,8 @@ fn set_nofile(n: u64) {
 #[cfg(target_os = "linux")]
 #[test]
 fn emfile_is_retried_after_releasing_idle_descriptors() {
-    if std::env::var("SMMAP_CHILD").as_deref()
-        != Ok("emfile_is_retried_after_releasing_idle_descriptors")
-    {
-        return run_child("emfile_is_retried_after_releasing_idle_descriptors");
+    if !common::in_child("emfile_is_retried_after_releasing_idle_descriptors") {
+        return common::run_child("emfile_is_retried_after_releasing_idle_descriptors");
     }
     let dir = tempfile::tempdir().unwrap();
     let w = small_window();
@@ -606,8 +587,8 @@ fn vm_size() -> u64 {
 #[test]
 fn enomem_is_retried_after_releasing_unused_regions() {
     const NAME: &str = "enomem_is_retried_after_releasing_unused_regions";
-    if std::env::var("SMMAP_CHILD").as_deref() != Ok(NAME) {
-        return run_child(NAME);
+    if !common::in_child(NAME) {
+        return common::run_child(NAME);
     }
     let dir = tempfile::tempdir().unwrap();
     let w = 1 << 20;

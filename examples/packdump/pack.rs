@@ -364,43 +364,19 @@ impl Pack {
         self.inflater.reset(true);
         let mut pos = h.data_at;
         loop {
-            if pos >= end {
-                return Err(self.corrupt(format!(
-                    "entry at offset {ofs}: zlib stream runs past the end of the pack's entries"
-                )));
-            }
             if out.len() == out.capacity() {
                 let more = (want - out.len() as u64).clamp(1, MAX_RESERVE) as usize;
                 out.reserve(more);
             }
-            let input = self.cursor.use_region(pos, 0)?;
-            let input = &input[..input.len().min((end - pos) as usize)];
-            let (in0, out0) = (self.inflater.total_in(), out.len());
-            let status = self
-                .inflater
-                .decompress_vec(input, &mut out, FlushDecompress::None)
-                .map_err(|e| {
-                    Error::corrupt(
-                        &self.path,
-                        format!("entry at offset {ofs}: corrupt zlib stream: {e}"),
-                    )
-                })?;
-            pos += self.inflater.total_in() - in0;
+            let status = self.inflate_window(ofs, &mut pos, end, &mut out)?;
             if out.len() as u64 > h.size {
                 return Err(self.corrupt(format!(
                     "entry at offset {ofs}: inflates to more than its size {}",
                     h.size
                 )));
             }
-            match status {
-                Status::StreamEnd => break,
-                Status::Ok | Status::BufError => {
-                    if self.inflater.total_in() == in0 && out.len() == out0 {
-                        return Err(self.corrupt(format!(
-                            "entry at offset {ofs}: zlib stream makes no progress at offset {pos}"
-                        )));
-                    }
-                }
+            if status == Status::StreamEnd {
+                break;
             }
         }
         if out.len() as u64 != h.size {
@@ -420,34 +396,47 @@ impl Pack {
         self.inflater.reset(true);
         let mut pos = h.data_at;
         while out.len() < n && (out.len() as u64) < h.size {
-            if pos >= end {
-                return Err(self.corrupt(format!(
-                    "entry at offset {ofs}: zlib stream runs past the end of the pack's entries"
-                )));
-            }
-            let input = self.cursor.use_region(pos, 0)?;
-            let input = &input[..input.len().min((end - pos) as usize)];
-            let (in0, out0) = (self.inflater.total_in(), out.len());
-            let status = self
-                .inflater
-                .decompress_vec(input, &mut out, FlushDecompress::None)
-                .map_err(|e| {
-                    Error::corrupt(
-                        &self.path,
-                        format!("entry at offset {ofs}: corrupt zlib stream: {e}"),
-                    )
-                })?;
-            pos += self.inflater.total_in() - in0;
-            if status == Status::StreamEnd {
+            if self.inflate_window(ofs, &mut pos, end, &mut out)? == Status::StreamEnd {
                 break;
-            }
-            if self.inflater.total_in() == in0 && out.len() == out0 {
-                return Err(self.corrupt(format!(
-                    "entry at offset {ofs}: zlib stream makes no progress at offset {pos}"
-                )));
             }
         }
         Ok(out)
+    }
+
+    /// Feeds the inflater the bytes of the current window from `pos` (up to `end`), appending
+    /// to `out` within its capacity; advances `pos` past what it consumed. A stream that runs
+    /// past `end`, is corrupt, or makes no progress is an error naming the entry at `ofs`.
+    fn inflate_window(
+        &mut self,
+        ofs: u64,
+        pos: &mut u64,
+        end: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<Status> {
+        if *pos >= end {
+            return Err(self.corrupt(format!(
+                "entry at offset {ofs}: zlib stream runs past the end of the pack's entries"
+            )));
+        }
+        let input = self.cursor.use_region(*pos, 0)?;
+        let input = &input[..input.len().min((end - *pos) as usize)];
+        let (in0, out0) = (self.inflater.total_in(), out.len());
+        let status = self
+            .inflater
+            .decompress_vec(input, out, FlushDecompress::None)
+            .map_err(|e| {
+                Error::corrupt(
+                    &self.path,
+                    format!("entry at offset {ofs}: corrupt zlib stream: {e}"),
+                )
+            })?;
+        *pos += self.inflater.total_in() - in0;
+        if status != Status::StreamEnd && self.inflater.total_in() == in0 && out.len() == out0 {
+            return Err(self.corrupt(format!(
+                "entry at offset {ofs}: zlib stream makes no progress at offset {pos}"
+            )));
+        }
+        Ok(status)
     }
 
     /// The pack offset of a delta's base.

@@ -293,7 +293,7 @@ impl Shared {
         let abs: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let meta = std::fs::metadata(&abs)
             .map_err(|e| io_err("stat", Location(Some(abs.clone())), None, e))?;
-        let ident = sys::path_identity(&abs);
+        let ident = sys::path_identity(&abs, &meta);
         self.register(&meta, ident, Location(Some(abs.clone())), Some(abs), None)
     }
 
@@ -302,7 +302,7 @@ impl Shared {
         let meta = file
             .metadata()
             .map_err(|e| io_err("fstat", Location(None), None, e))?;
-        let ident = sys::file_identity(&file);
+        let ident = sys::file_identity(&file, &meta);
         self.register(&meta, ident, Location(None), None, Some(file))
     }
 
@@ -890,10 +890,10 @@ impl Shared {
     /// pins bytes past the new end, and their cached regions past it are unmapped before the
     /// file is truncated.
     pub(crate) fn resize(&self, file: FileId, new_len: u64) -> Result<()> {
-        let (ident, loc, mgr) = {
+        let (ident, loc, mgr, old_size) = {
             let st = self.lock();
             let e = &st.files[&file];
-            (e.ident, e.location(), st.mgr)
+            (e.ident, e.location(), st.mgr, e.size)
         };
         if self.cfg.mode != MapMode::ReadWrite {
             return Err(Error::ReadOnly {
@@ -914,7 +914,6 @@ impl Shared {
         };
         // Where a mapped file cannot shrink at all (Windows), every region of the file is in the
         // way, not only those past the new end.
-        let old_size = self.lock().files[&file].size;
         let unmap_all = !sys::MAPPED_FILES_CAN_SHRINK && new_len < old_size;
         let from = if unmap_all { 0 } else { new_len };
         for other in &others {
@@ -1535,7 +1534,8 @@ impl State {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             };
-            let found = sys::file_identity(&fd).map_err(|err| io_err("fstat", loc(), None, err))?;
+            let found =
+                sys::file_identity(&fd, &meta).map_err(|err| io_err("fstat", loc(), None, err))?;
             if found != ident || !same_birth {
                 first_err.get_or_insert(Error::FileReplaced { path: loc() });
                 continue;

@@ -259,25 +259,23 @@ impl WindowTable {
     }
 }
 
+/// Where a region's pin cell lives.
+#[derive(Debug)]
+enum CellHome {
+    /// A region outside any table has its own.
+    Own(PinCell),
+    /// A standard window's is in its slot of its file's table (kept alive by this `Arc`).
+    Slot(Arc<WindowTable>, usize),
+}
+
 /// One mapping of `[begin, begin + len)` of one file, owned by its manager's registry.
 #[derive(Debug)]
 pub(crate) struct Region {
     pub(crate) begin: u64,
     pub(crate) id: RegionId,
     pub(crate) map: Mapping,
-    /// Where the cell is: in `own`, or in a slot of `table`.
-    cell: NonNull<PinCell>,
-    own: Option<Box<PinCell>>,
-    /// The table whose slot holds this region (and its cell), and the slot.
-    table: Option<(Arc<WindowTable>, usize)>,
+    cell: CellHome,
 }
-
-// SAFETY: `cell` points into `own` (owned by the region) or into a slot of `table` (kept alive
-// by the `Arc` the region holds); a `PinCell` is made of atomics, so sharing and sending it is
-// sound. The rest (`Mapping`, integers, `Arc`) is `Send + Sync`.
-unsafe impl Send for Region {}
-// SAFETY: as above.
-unsafe impl Sync for Region {}
 
 impl Region {
     /// A new region, pinned once, placed in `table`'s slot for it if it has the standard
@@ -295,14 +293,11 @@ impl Region {
             .filter(|&k| table.slots[k].region.load(Ordering::Relaxed).is_null());
         match slot {
             Some(k) => {
-                let cell = NonNull::from(&table.slots[k].cell);
                 let region = Arc::new(Region {
                     begin,
                     id,
                     map,
-                    cell,
-                    own: None,
-                    table: Some((table.clone(), k)),
+                    cell: CellHome::Slot(table.clone(), k),
                 });
                 let s = &table.slots[k];
                 s.region
@@ -311,27 +306,22 @@ impl Region {
                 s.cell.revive();
                 region
             }
-            None => {
-                let own = Box::new(PinCell::pinned_once());
-                let cell = NonNull::from(&*own);
-                Arc::new(Region {
-                    begin,
-                    id,
-                    map,
-                    cell,
-                    own: Some(own),
-                    table: None,
-                })
-            }
+            None => Arc::new(Region {
+                begin,
+                id,
+                map,
+                cell: CellHome::Own(PinCell::pinned_once()),
+            }),
         }
     }
 
     /// The region's pin cell.
     #[inline(always)]
     pub(crate) fn cell(&self) -> &PinCell {
-        // SAFETY: `cell` points into `own` or into a slot of `table`, both alive as long as
-        // `self` (see the `Send` impl).
-        unsafe { self.cell.as_ref() }
+        match &self.cell {
+            CellHome::Own(c) => c,
+            CellHome::Slot(t, k) => &t.slots[*k].cell,
+        }
     }
 
     /// Kills the region's cell if it is unpinned (see [`PinCell::try_kill`]) and takes it out of
@@ -340,7 +330,7 @@ impl Region {
         if !self.cell().try_kill() {
             return false;
         }
-        if let Some((t, k)) = &self.table {
+        if let CellHome::Slot(t, k) = &self.cell {
             t.slots[*k]
                 .region
                 .store(std::ptr::null_mut(), Ordering::Release);
@@ -361,7 +351,6 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        let _ = &self.own;
         debug_assert!(
             self.cell().state.load(Ordering::Relaxed) & DEAD != 0 || self.cell().pins() == 0,
             "a pinned region is dropped"

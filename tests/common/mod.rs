@@ -39,3 +39,29 @@ pub(crate) const K_WINDOW_TEST_SIZE: usize = 1000 * 1000 * 8 + 5195;
 pub(crate) fn scale() -> usize {
     smmap::allocation_granularity() / 4096
 }
+
+/// Runs one test of this binary again in a child process (for tests that change process
+/// limits, or whose failure would be a crash) and checks that it passed.
+pub(crate) fn run_child(test: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("SMMAP_CHILD", test)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "child failed ({:?}):\n{text}",
+        out.status
+    );
+    assert!(text.contains("1 passed"), "child ran no test:\n{text}");
+}
+
+/// Whether this process is the child [`run_child`] started for `test`.
+pub(crate) fn in_child(test: &str) -> bool {
+    std::env::var("SMMAP_CHILD").is_ok_and(|t| t == test)
+}

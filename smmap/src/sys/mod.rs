@@ -41,14 +41,16 @@ pub(crate) fn allocation_granularity() -> usize {
     *GRAN.get_or_init(imp::allocation_granularity)
 }
 
-/// The identity of an open file.
-pub(crate) fn file_identity(file: &File) -> io::Result<FileIdentity> {
-    imp::file_identity(file)
+/// The identity of an open file whose metadata the caller has read (on Unix the identity is in
+/// it; Windows asks the handle).
+pub(crate) fn file_identity(file: &File, meta: &std::fs::Metadata) -> io::Result<FileIdentity> {
+    imp::file_identity(file, meta)
 }
 
-/// The identity of the file `path` leads to (symbolic links followed).
-pub(crate) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
-    imp::path_identity(path)
+/// The identity of the file `path` leads to (symbolic links followed), whose metadata the
+/// caller has read.
+pub(crate) fn path_identity(path: &Path, meta: &std::fs::Metadata) -> io::Result<FileIdentity> {
+    imp::path_identity(path, meta)
 }
 
 /// How many descriptors (Unix) or file handles (Windows) this process may have open, if it is

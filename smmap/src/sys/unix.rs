@@ -14,13 +14,11 @@ pub(super) fn allocation_granularity() -> usize {
     rustix::param::page_size()
 }
 
-pub(super) fn file_identity(file: &File) -> io::Result<FileIdentity> {
-    let meta = file.metadata()?;
+pub(super) fn file_identity(_: &File, meta: &std::fs::Metadata) -> io::Result<FileIdentity> {
     Ok((meta.dev(), meta.ino()))
 }
 
-pub(super) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
-    let meta = std::fs::metadata(path)?;
+pub(super) fn path_identity(_: &Path, meta: &std::fs::Metadata) -> io::Result<FileIdentity> {
     Ok((meta.dev(), meta.ino()))
 }
 

@@ -48,7 +48,11 @@ pub(super) fn allocation_granularity() -> usize {
     }
 }
 
-pub(super) fn file_identity(file: &File) -> io::Result<FileIdentity> {
+pub(super) fn file_identity(file: &File, _: &std::fs::Metadata) -> io::Result<FileIdentity> {
+    handle_identity(file)
+}
+
+fn handle_identity(file: &File) -> io::Result<FileIdentity> {
     let mut info = BY_HANDLE_FILE_INFORMATION {
         dwFileAttributes: 0,
         ftCreationTime: Default::default(),
@@ -71,7 +75,7 @@ pub(super) fn file_identity(file: &File) -> io::Result<FileIdentity> {
     Ok((u64::from(info.dwVolumeSerialNumber), index))
 }
 
-pub(super) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
+pub(super) fn path_identity(path: &Path, _: &std::fs::Metadata) -> io::Result<FileIdentity> {
     // A handle that can read attributes only: it conflicts with no other opener's share mode
     // and does not keep the file from being deleted. Backup semantics let it open
     // directories too, so that they are reported as not being regular files.
@@ -80,7 +84,7 @@ pub(super) fn path_identity(path: &Path) -> io::Result<FileIdentity> {
         .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
         .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
         .open(path)?;
-    file_identity(&file)
+    handle_identity(&file)
 }
 
 pub(super) fn nofile_soft_limit() -> Option<u64> {
