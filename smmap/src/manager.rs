@@ -836,17 +836,14 @@ impl Shared {
                     st.files.get_mut(&f).expect("live entry").fd_lru = Some(stamp);
                 }
             }
-            let mut i = 0;
-            while i < st.unsynced.len() {
-                if file.is_none() || idents.contains(&st.unsynced[i].ident) {
-                    let u = st.unsynced.remove(i);
-                    st.open_fds -= 1;
-                    st.stats.descriptors_closed += 1;
-                    fds.push((u.fd, u.loc));
-                } else {
-                    i += 1;
-                }
-            }
+            // Descriptors kept for this flush are closed when it is done (counted closed now).
+            let synced: Vec<Unsynced> = st
+                .unsynced
+                .extract_if(.., |u| file.is_none() || idents.contains(&u.ident))
+                .collect();
+            st.open_fds -= synced.len();
+            st.stats.descriptors_closed += synced.len() as u64;
+            fds.extend(synced.into_iter().map(|u| (u.fd, u.loc)));
             st.flushing += 1;
         }
         for (r, loc, from, len) in &regions {
