@@ -30,6 +30,9 @@
 #[path = "../examples/packdump/mod.rs"]
 mod packdump;
 
+#[path = "../tests/pack_util/mod.rs"]
+mod pack_util;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +45,7 @@ use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 use sha1::{Digest, Sha1};
 use smmap::SlidingWindowMapManager;
 
+use pack_util::git;
 use packdump::ObjectId;
 use packdump::idx::PackIndex;
 use packdump::pack::Pack;
@@ -278,30 +282,6 @@ fn lookups_in(c: &mut Criterion, group: &str, objects: usize) {
         })
     });
     g.finish();
-}
-
-fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
-    let mut child = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("git runs");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.map(<[u8]>::to_vec);
-    let writer = std::thread::spawn(move || {
-        if let Some(i) = input {
-            stdin.write_all(&i).unwrap();
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    out.stdout
 }
 
 /// A repository made with `git fast-import`: `commits` commits, each editing two of 16 text
