@@ -60,7 +60,7 @@ pub(crate) fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
         let op = delta[pos];
         let at = pos;
         pos += 1;
-        if op & 0x80 != 0 {
+        let src = if op & 0x80 != 0 {
             let mut field = |bits: u8, count: usize| -> Result<usize, String> {
                 let mut v = 0usize;
                 for i in 0..count {
@@ -91,12 +91,7 @@ pub(crate) fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
                     base.len()
                 ));
             };
-            if out.len() as u64 + len as u64 > result_size {
-                return Err(format!(
-                    "delta makes more than its declared {result_size} bytes (at delta byte {at})"
-                ));
-            }
-            out.extend_from_slice(src);
+            src
         } else if op != 0 {
             let len = usize::from(op);
             let Some(src) = delta.get(pos..pos + len) else {
@@ -106,16 +101,17 @@ pub(crate) fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
                     delta.len()
                 ));
             };
-            if out.len() as u64 + len as u64 > result_size {
-                return Err(format!(
-                    "delta makes more than its declared {result_size} bytes (at delta byte {at})"
-                ));
-            }
-            out.extend_from_slice(src);
             pos += len;
+            src
         } else {
             return Err(format!("reserved delta instruction 0 at delta byte {at}"));
+        };
+        if out.len() as u64 + src.len() as u64 > result_size {
+            return Err(format!(
+                "delta makes more than its declared {result_size} bytes (at delta byte {at})"
+            ));
         }
+        out.extend_from_slice(src);
     }
     if out.len() as u64 != result_size {
         return Err(format!(
