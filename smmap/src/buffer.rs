@@ -316,7 +316,9 @@ impl SlidingWindowMapBuffer {
         if i >= self.len {
             return Ok(None);
         }
-        Ok(Some(self.chunk(i, self.len)?[0]))
+        let b = self.chunk(i, self.len)?[0];
+        self.verify_read(i, 1)?;
+        Ok(Some(b))
     }
 
     /// The bytes `range` of the buffer (relative indices).
@@ -393,7 +395,9 @@ impl SlidingWindowMapBuffer {
         while pos < range.end {
             let c = self.chunk(pos, range.end)?;
             out.extend_from_slice(c);
-            pos += c.len() as u64;
+            let n = c.len();
+            self.verify_read(pos, n)?;
+            pos += n as u64;
         }
         Ok(Cow::Owned(out))
     }
@@ -495,26 +499,33 @@ impl SlidingWindowMapBuffer {
         let mut pos = s;
         while pos < end {
             let c = self.chunk(pos, end)?;
+            let n = c.len();
+            let mut found = None;
             if !carry.is_empty() {
                 let kept = carry.len();
-                carry.extend_from_slice(&c[..k.min(c.len())]);
-                if let Some(i) = finder.find(&carry) {
-                    return Ok(Some(pos - kept as u64 + i as u64));
-                }
+                carry.extend_from_slice(&c[..k.min(n)]);
+                found = finder.find(&carry).map(|i| pos - kept as u64 + i as u64);
                 carry.truncate(kept);
             }
-            if let Some(i) = finder.find(c) {
-                return Ok(Some(pos + i as u64));
+            if found.is_none() {
+                found = finder.find(c).map(|i| pos + i as u64);
             }
-            if c.len() >= k {
-                carry.clear();
-                carry.extend_from_slice(&c[c.len() - k..]);
-            } else {
-                carry.extend_from_slice(c);
-                let excess = carry.len().saturating_sub(k);
-                carry.drain(..excess);
+            if found.is_none() {
+                if n >= k {
+                    carry.clear();
+                    carry.extend_from_slice(&c[n - k..]);
+                } else {
+                    carry.extend_from_slice(c);
+                    let excess = carry.len().saturating_sub(k);
+                    carry.drain(..excess);
+                }
             }
-            pos += c.len() as u64;
+            // What was searched was there: a match among lost bytes is no match.
+            self.verify_read(pos, n)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            pos += n as u64;
         }
         Ok(None)
     }
@@ -564,27 +575,33 @@ impl SlidingWindowMapBuffer {
         let mut cur_end = end;
         while cur_end > s {
             let (begin, c) = self.back_chunk(s, cur_end)?;
+            let n = c.len();
+            let mut found = None;
             if !carry.is_empty() {
-                let take = k.min(c.len());
+                let take = k.min(n);
                 tmp.clear();
-                tmp.extend_from_slice(&c[c.len() - take..]);
+                tmp.extend_from_slice(&c[n - take..]);
                 tmp.extend_from_slice(&carry);
-                if let Some(i) = finder.rfind(&tmp) {
-                    return Ok(Some(cur_end - take as u64 + i as u64));
+                found = finder.rfind(&tmp).map(|i| cur_end - take as u64 + i as u64);
+            }
+            if found.is_none() {
+                found = finder.rfind(c).map(|i| begin + i as u64);
+            }
+            if found.is_none() {
+                if n >= k {
+                    carry.clear();
+                    carry.extend_from_slice(&c[..k]);
+                } else {
+                    tmp.clear();
+                    tmp.extend_from_slice(c);
+                    tmp.extend_from_slice(&carry);
+                    tmp.truncate(k);
+                    std::mem::swap(&mut carry, &mut tmp);
                 }
             }
-            if let Some(i) = finder.rfind(c) {
-                return Ok(Some(begin + i as u64));
-            }
-            if c.len() >= k {
-                carry.clear();
-                carry.extend_from_slice(&c[..k]);
-            } else {
-                tmp.clear();
-                tmp.extend_from_slice(c);
-                tmp.extend_from_slice(&carry);
-                tmp.truncate(k);
-                std::mem::swap(&mut carry, &mut tmp);
+            self.verify_read(begin, n)?;
+            if found.is_some() {
+                return Ok(found);
             }
             cur_end = begin;
         }
@@ -652,6 +669,10 @@ impl SlidingWindowMapBuffer {
                     }
                 }
             };
+            if !self.cursor.intact() {
+                out.truncate(out.len() - used);
+                return Err(self.lost_read(self.pos, used));
+            }
             self.pos += used as u64;
             read += used;
             if done {
@@ -1002,6 +1023,8 @@ impl SlidingWindowMapBuffer {
             }
             w.write_all(c)?;
             let n = c.len();
+            // The writer got the bytes of the window: if some were lost meanwhile, say so.
+            self.verify_read(self.pos, n)?;
             io::BufRead::consume(self, n);
             copied += n as u64;
         }
@@ -1061,8 +1084,10 @@ impl SlidingWindowMapBuffer {
         let mut done = 0;
         while done < out.len() {
             let c = self.chunk(pos + done as u64, end)?;
-            out[done..done + c.len()].copy_from_slice(c);
-            done += c.len();
+            let n = c.len();
+            out[done..done + n].copy_from_slice(c);
+            self.verify_read(pos + done as u64, n)?;
+            done += n;
         }
         Ok(())
     }
@@ -1141,6 +1166,30 @@ impl SlidingWindowMapBuffer {
         };
     }
 
+    /// For copying reads, after they copied or searched the `n` bytes at index `pos`: an error
+    /// if the SIGBUS guard found bytes of the region lost meanwhile.
+    #[inline]
+    fn verify_read(&mut self, pos: u64, n: usize) -> Result<()> {
+        if self.cursor.intact() {
+            return Ok(());
+        }
+        Err(self.lost_read(pos, n))
+    }
+
+    /// The `n` bytes at index `pos` just read are lost: lets go of the region, and says so.
+    #[cold]
+    fn lost_read(&mut self, pos: u64, n: usize) -> Error {
+        self.region = (0, 0);
+        match self.cursor.check_read(self.start + pos, n as u64) {
+            Err(e) => e,
+            Ok(()) => Error::FileChanged {
+                path: self.cursor.location(),
+                offset: self.start + pos,
+                len: n as u64,
+            },
+        }
+    }
+
     /// Whether the file offset `abs` lies in the region the cursor uses.
     #[inline]
     fn in_region(&self, abs: u64) -> bool {
@@ -1188,7 +1237,8 @@ impl SlidingWindowMapBuffer {
     /// `avail`) follow it there; `None` if the cursor does not expose `abs`.
     #[inline]
     fn exposed(&self, abs: u64, avail: u64) -> Option<(usize, usize)> {
-        if !self.cursor.is_valid() {
+        // A region the SIGBUS guard poisoned goes through `use_region`, which reports it.
+        if !self.cursor.is_valid() || !self.cursor.intact() {
             return None;
         }
         let rel = usize::try_from(abs.checked_sub(self.cursor.ofs_begin())?).ok()?;
@@ -1250,6 +1300,13 @@ impl io::Read for SlidingWindowMapBuffer {
             };
             let n = c.len().min(out.len() - filled);
             out[filled..filled + n].copy_from_slice(&c[..n]);
+            if !self.cursor.intact() {
+                if filled > 0 {
+                    // The bytes before are good; the next call reports the loss.
+                    break;
+                }
+                return Err(self.lost_read(self.pos, n).into());
+            }
             filled += n;
             self.pos += n as u64;
         }
@@ -1266,7 +1323,12 @@ impl io::Read for SlidingWindowMapBuffer {
         while self.pos < self.len {
             let c = self.chunk(self.pos, self.len)?;
             out.extend_from_slice(c);
-            self.pos += c.len() as u64;
+            let n = c.len();
+            if !self.cursor.intact() {
+                out.truncate(out.len() - n);
+                return Err(self.lost_read(self.pos, n).into());
+            }
+            self.pos += n as u64;
         }
         Ok(out.len() - before)
     }

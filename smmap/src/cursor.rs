@@ -88,12 +88,15 @@ impl WindowCursor {
     /// - [`Error::Io`] if the file cannot be opened or mapped (after releasing every unused
     ///   region and idle descriptor and retrying once, for lack of descriptors or memory).
     /// - [`Error::Busy`] if another cursor holds these bytes for writing.
+    /// - [`Error::FileChanged`] if the SIGBUS guard found bytes of the cursor's region lost
+    ///   since the last call (the file was truncated by another process): the cursor lets go of
+    ///   the region, and the next call maps the file anew.
     #[inline]
     pub fn use_region(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         // The hot path: inside the current region, a few comparisons and pointer arithmetic.
         let rel = offset.wrapping_sub(self.win.begin());
         let win_len = self.win.len();
-        if rel < win_len {
+        if rel < win_len && self.win.intact() {
             let rest = win_len - rel;
             let want = if (size as u64).wrapping_sub(1) < rest {
                 Some(size)
@@ -115,6 +118,9 @@ impl WindowCursor {
     #[cold]
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+        if !self.win.intact() {
+            return Err(self.region_lost());
+        }
         // Another window of the file, already mapped: pinned without the manager's lock. Only
         // for requests inside the file as last read: the others may need the size re-read.
         let need = (size as u64).max(1);
@@ -417,6 +423,12 @@ impl WindowCursor {
         self.win.begin()
     }
 
+    /// Whether the current region's bytes are all there (see `Window::intact`).
+    #[inline(always)]
+    pub(crate) fn intact(&self) -> bool {
+        self.win.intact()
+    }
+
     /// All the bytes of the current region (empty without one), through the cached address.
     #[inline(always)]
     pub(crate) fn window_bytes(&self) -> &[u8] {
@@ -454,19 +466,29 @@ impl WindowCursor {
         // The hot path: the record lies in the current region.
         let rel = offset.wrapping_sub(self.win.begin());
         let win_len = self.win.len();
-        if T::SIZE > 0 && rel < win_len && T::SIZE as u64 <= win_len - rel {
+        if T::SIZE > 0 && rel < win_len && T::SIZE as u64 <= win_len - rel && self.win.intact() {
             self.hits += 1;
             self.ofs = offset;
             self.size = T::SIZE;
         } else {
             self.record_slow::<T>(offset)?;
         }
-        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
-        let rec: &T = record::cast(bytes).expect("length checked");
-        if let Err(e) = rec.check() {
+        let checked = self.record_here::<T>().check();
+        // The check read the record: bytes it found lost are an error, not a bad record.
+        if !self.win.intact() {
+            return Err(self.region_lost());
+        }
+        if let Err(e) = checked {
             return Err(check_error::<T>(self.location(), offset, e));
         }
-        Ok(rec)
+        Ok(self.record_here::<T>())
+    }
+
+    /// The record the cursor exposes.
+    #[inline(always)]
+    fn record_here<T: MappedRecord>(&self) -> &T {
+        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
+        record::cast(bytes).expect("length checked")
     }
 
     /// Places the cursor on a region that holds the record at `offset`.
@@ -507,17 +529,18 @@ impl WindowCursor {
         }
         self.place_whole(offset, total)?;
         let recs: &[T] = record::cast_slice(self.buffer()).expect("length checked");
-        for (i, r) in recs.iter().enumerate() {
-            if let Err(e) = r.check() {
-                let at = offset + (i * T::SIZE) as u64;
-                return Err(check_error::<T>(
-                    Location(self.path.as_deref().map(Path::to_path_buf)),
-                    at,
-                    e,
-                ));
-            }
+        let bad = recs
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.check().err().map(|e| (i, e)));
+        if !self.win.intact() {
+            return Err(self.region_lost());
         }
-        Ok(recs)
+        if let Some((i, e)) = bad {
+            let at = offset + (i * T::SIZE) as u64;
+            return Err(check_error::<T>(self.location(), at, e));
+        }
+        Ok(record::cast_slice(self.buffer()).expect("length checked"))
     }
 
     /// Places the cursor on a region holding all of `[offset, offset + len)` (a window that
@@ -529,6 +552,43 @@ impl WindowCursor {
             return Err(self.short_record(offset, len as u64));
         }
         Ok(())
+    }
+
+    /// After the SIGBUS guard poisoned the cursor's region: lets go of it and says which of
+    /// its bytes are lost (from the first page replaced with zeros to its end).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn region_lost(&mut self) -> Error {
+        let (offset, len) = match self.win.region() {
+            Some(r) => {
+                let from = r.map.lost_from().unwrap_or(0) as u64;
+                (r.begin + from, r.len() as u64 - from)
+            }
+            None => (self.ofs, 0),
+        };
+        self.unuse_region();
+        self.size = 0;
+        Error::FileChanged {
+            path: self.location(),
+            offset,
+            len,
+        }
+    }
+
+    /// For copying reads, after they copied `[offset, offset + len)` out of the cursor's
+    /// region: whether those bytes were all there. If the SIGBUS guard poisoned the region
+    /// meanwhile, the cursor lets go of it and the bytes just read are reported lost.
+    #[inline]
+    pub(crate) fn check_read(&mut self, offset: u64, len: u64) -> Result<()> {
+        if self.win.intact() {
+            return Ok(());
+        }
+        self.region_lost();
+        Err(Error::FileChanged {
+            path: self.location(),
+            offset,
+            len,
+        })
     }
 
     fn short_record(&mut self, offset: u64, len: u64) -> Error {

@@ -86,6 +86,25 @@ pub enum Error {
         /// The end of the live mapping that now lies past the end of the file.
         mapped_end: u64,
     },
+    /// Bytes of a mapped file were lost while mapped: another process truncated the file, or the
+    /// system could not read its pages (an I/O error, a network file system gone). The SIGBUS
+    /// guard replaced the lost pages with zeros; `[offset, offset + len)` are the bytes
+    /// concerned: those a copying read just read, or, for an operation on the region, the
+    /// region's bytes from the first lost page on. The region is not used again; the next
+    /// request maps the file anew (and sees its new size).
+    #[error(
+        "{path} changed while mapped: bytes {offset}..{} could not be read (the file was \
+         truncated by another process, or its pages are unreadable) and read as zeros",
+        .offset.saturating_add(*.len)
+    )]
+    FileChanged {
+        /// The file concerned.
+        path: Location,
+        /// The first byte concerned.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
     /// A path now names a different file than the one the manager registered under it.
     #[error("{path} was replaced by another file while the manager held it")]
     FileReplaced {
@@ -168,6 +187,7 @@ impl Error {
             Error::Io { path, .. }
             | Error::OutOfBounds { path, .. }
             | Error::FileShrank { path, .. }
+            | Error::FileChanged { path, .. }
             | Error::FileReplaced { path }
             | Error::BadMagic { path, .. }
             | Error::InvalidRecord { path, .. }

@@ -75,6 +75,8 @@ pub(crate) struct Config {
     pub(crate) max_regions: usize,
     pub(crate) max_files: usize,
     pub(crate) mode: MapMode,
+    /// Mappings are registered with the SIGBUS guard (Unix).
+    pub(crate) sigbus_guard: bool,
 }
 
 struct RegionSlot {
@@ -517,11 +519,10 @@ impl Shared {
         if let Some(r) = release {
             st.unpin(r);
         }
-        let e = &st.files[&file];
-        let known = e.size;
+        let known = st.files[&file].size;
         if offset < known {
             let need = size.max(1).min(known - offset);
-            if let Some(id) = e.find_covering(offset, need) {
+            if let Some(id) = st.find_intact(file, offset, need) {
                 let r = &st.regions[&id].region;
                 st.check_not_exclusive(file, r.begin, r.end())?;
                 st.pin(id);
@@ -598,7 +599,7 @@ impl Shared {
         }
         let need = size.max(1).min(file_size - offset);
         // The file may have grown: a live region may cover the request now.
-        if let Some(id) = st.files[&file].find_covering(offset, need) {
+        if let Some(id) = st.find_intact(file, offset, need) {
             let r = &st.regions[&id].region;
             st.check_not_exclusive(file, r.begin, r.end())?;
             st.pin(id);
@@ -626,12 +627,12 @@ impl Shared {
         };
         // Mapped first, room made after: a mapping that fails evicts nothing.
         let fd = st.files[&file].fd.as_ref().expect("ensured");
-        let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode) {
+        let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard) {
             Err(err) if sys::is_resource_exhaustion(&err) => {
                 st.stats.retries += 1;
                 st.release_all(file);
                 let fd = st.files[&file].fd.as_ref().expect("kept");
-                Mapping::map(fd, begin, len_usize, cfg.mode)
+                Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard)
             }
             other => other,
         };
@@ -854,6 +855,15 @@ impl Shared {
                     Some(r.begin + *from as u64),
                     err,
                 ));
+            }
+            // Writes to pages the SIGBUS guard replaced never reach the file.
+            if r.map.poisoned() {
+                let lost = r.map.lost_from().unwrap_or(0).max(*from);
+                first_err.get_or_insert(Error::FileChanged {
+                    path: loc.clone(),
+                    offset: r.begin + lost as u64,
+                    len: (r.len() - lost) as u64,
+                });
             }
         }
         for (fd, loc) in &fds {
@@ -1196,7 +1206,10 @@ impl State {
             // Private changes are kept as long as their file has users, like a pinned region.
             let slot = &self.regions[&id];
             let end = slot.region.end();
-            if slot.private_dirty || !self.evict(id, Some(file), false) {
+            // A region the SIGBUS guard poisoned is no obstacle: its holders are told of the
+            // loss at their next call, and nothing else is served from it.
+            let poisoned = slot.region.map.poisoned();
+            if (slot.private_dirty || !self.evict(id, Some(file), false)) && !poisoned {
                 pinned_end = pinned_end.max(end);
             }
         }
@@ -1208,6 +1221,21 @@ impl State {
             });
         }
         Ok(())
+    }
+
+    /// The live region of `file` that covers `[offset, offset + need)`, as `find_covering`,
+    /// but never one that the SIGBUS guard poisoned: those are unmapped when nothing pins them,
+    /// and passed over (a new region is mapped beside them) while something does.
+    fn find_intact(&mut self, file: FileId, offset: u64, need: u64) -> Option<RegionId> {
+        loop {
+            let id = self.files[&file].find_covering(offset, need)?;
+            if !self.regions[&id].region.map.poisoned() {
+                return Some(id);
+            }
+            if !self.evict(id, Some(file), false) {
+                return None;
+            }
+        }
     }
 
     fn insert_region(&mut self, file: FileId, region: Arc<Region>) {

@@ -48,6 +48,7 @@ pub struct ManagerBuilder<M> {
     max_regions: Option<usize>,
     max_files: Option<usize>,
     mode: MapMode,
+    sigbus_guard: bool,
     _kind: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -59,6 +60,7 @@ impl<M> ManagerBuilder<M> {
             max_regions: None,
             max_files: None,
             mode: MapMode::ReadOnly,
+            sigbus_guard: true,
             _kind: std::marker::PhantomData,
         }
     }
@@ -92,6 +94,20 @@ impl<M> ManagerBuilder<M> {
         self
     }
 
+    /// Whether the SIGBUS guard protects this manager's mappings (default: on; Unix only, a
+    /// no-op on Windows, where a mapped file cannot be truncated).
+    ///
+    /// With the guard, a file that another process truncates (or whose pages the system cannot
+    /// read) under a mapping does not kill the process: the lost pages read as zeros and the
+    /// next operation on the region returns [`Error::FileChanged`]. Without it, the access
+    /// raises `SIGBUS`, which kills the process unless it has a handler of its own. The guard
+    /// costs one load of a process-wide flag per read (a register and a predictable branch) and
+    /// one table entry per mapping; see the crate documentation, "Files that change".
+    pub fn sigbus_guard(mut self, on: bool) -> Self {
+        self.sigbus_guard = on;
+        self
+    }
+
     fn config(&self, placement: Placement) -> Result<Config> {
         let gran = sys::allocation_granularity();
         let window_size = match placement {
@@ -115,6 +131,7 @@ impl<M> ManagerBuilder<M> {
             max_regions,
             max_files,
             mode: self.mode,
+            sigbus_guard: self.sigbus_guard,
         })
     }
 }

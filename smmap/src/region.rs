@@ -250,7 +250,8 @@ impl WindowTable {
         let p = NonNull::new(slot.region.load(Ordering::Acquire));
         let pinned = p.map(|region| PinnedRegion { region });
         match pinned {
-            Some(r) if r.covers(offset, need) => Some(r),
+            // A region the SIGBUS guard poisoned is left to the locked path, which replaces it.
+            Some(r) if r.covers(offset, need) && !r.get().map.poisoned() => Some(r),
             _ => {
                 slot.cell.unpin();
                 None
@@ -447,6 +448,13 @@ impl Window {
     #[inline(always)]
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Whether the region's bytes are all there: `false` once the SIGBUS guard replaced some
+    /// of them with zeros. One load of a process-wide flag while no mapping was ever poisoned.
+    #[inline(always)]
+    pub(crate) fn intact(&self) -> bool {
+        !crate::sys::poison_seen() || !self.region().is_some_and(|r| r.map.poisoned())
     }
 
     /// The region, if any.

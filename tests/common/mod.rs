@@ -61,6 +61,22 @@ pub(crate) fn run_child(test: &str) {
     assert!(text.contains("1 passed"), "child ran no test:\n{text}");
 }
 
+/// Runs one test of this binary again in a child process that is expected to die: returns
+/// how it ended and what it printed.
+pub(crate) fn run_child_to_death(test: &str) -> (std::process::ExitStatus, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("SMMAP_CHILD", test)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status, text)
+}
+
 /// Whether this process is the child [`run_child`] started for `test`.
 pub(crate) fn in_child(test: &str) -> bool {
     std::env::var("SMMAP_CHILD").is_ok_and(|t| t == test)

@@ -95,14 +95,39 @@ pub(crate) fn birth_time(meta: &std::fs::Metadata) -> Option<std::time::SystemTi
     }
 }
 
+/// Whether a mapping of the process was ever poisoned by the SIGBUS guard (always `false`
+/// where there is none): the one load that the checks of every read path cost until then.
+#[inline(always)]
+pub(crate) fn poison_seen() -> bool {
+    #[cfg(unix)]
+    {
+        imp::poison_seen()
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
 /// One memory mapping of `len` bytes of a file.
 pub(crate) struct Mapping {
+    /// Its registration with the SIGBUS guard (Unix), if guarded: declared first, so that it is
+    /// dropped (unregistered) before `raw` unmaps.
+    #[cfg(unix)]
+    guard: Option<imp::Guarded>,
     raw: MmapRaw,
 }
 
 impl Mapping {
-    /// Maps `len` bytes of `file` from `offset` (a multiple of the allocation granularity).
-    pub(crate) fn map(file: &File, offset: u64, len: usize, mode: MapMode) -> io::Result<Self> {
+    /// Maps `len` bytes of `file` from `offset` (a multiple of the allocation granularity),
+    /// registered with the SIGBUS guard when `guard` is set (Unix; see `unix/sigbus.rs`).
+    pub(crate) fn map(
+        file: &File,
+        offset: u64,
+        len: usize,
+        mode: MapMode,
+        guard: bool,
+    ) -> io::Result<Self> {
         debug_assert!(len > 0);
         debug_assert_eq!(offset % allocation_granularity() as u64, 0);
         let mut opts = MmapOptions::new();
@@ -115,7 +140,43 @@ impl Mapping {
             // level; the slices handed out of this mapping are bounded by its length.
             MapMode::CopyOnWrite => MmapRaw::from(unsafe { opts.map_copy(file)? }),
         };
-        Ok(Mapping { raw })
+        #[cfg(unix)]
+        let guard = guard
+            .then(|| imp::Guarded::register(raw.as_ptr(), raw.len(), mode != MapMode::ReadOnly))
+            .flatten();
+        #[cfg(not(unix))]
+        let _ = guard;
+        Ok(Mapping {
+            #[cfg(unix)]
+            guard,
+            raw,
+        })
+    }
+
+    /// Whether the SIGBUS guard replaced pages of the mapping with zeros (the file lost them:
+    /// truncated by another process, or unreadable).
+    #[inline]
+    pub(crate) fn poisoned(&self) -> bool {
+        #[cfg(unix)]
+        {
+            poison_seen() && self.guard.as_ref().is_some_and(imp::Guarded::poisoned)
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+
+    /// Where the zero pages of a poisoned mapping begin, from its start.
+    pub(crate) fn lost_from(&self) -> Option<usize> {
+        #[cfg(unix)]
+        {
+            self.guard.as_ref().and_then(imp::Guarded::lost_from)
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
     }
 
     /// The mapped bytes.

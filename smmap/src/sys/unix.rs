@@ -1,4 +1,5 @@
-//! Unix: page size, descriptor limit and file identity through rustix and std.
+//! Unix: page size, descriptor limit and file identity through rustix and std, and the SIGBUS
+//! guard (`sigbus.rs`).
 
 use std::fs::File;
 use std::io;
@@ -9,6 +10,9 @@ use rustix::io::Errno;
 
 use super::FileIdentity;
 use crate::config::MapMode;
+
+mod sigbus;
+pub(super) use sigbus::{Guarded, poison_seen};
 
 pub(super) fn allocation_granularity() -> usize {
     rustix::param::page_size()

@@ -197,6 +197,15 @@ impl<T: MappedRecord> RecordIter<T> {
         }
     }
 
+    /// The SIGBUS guard poisoned the cursor's region under the records at `pos`: reports the
+    /// loss, and goes on, at the next call, with those records read through a new mapping.
+    #[cold]
+    fn lost(&mut self) -> Error {
+        self.left += self.chunk_end.saturating_sub(self.pos) / T::SIZE as u64;
+        self.chunk_end = self.pos;
+        self.cursor.region_lost()
+    }
+
     /// Hands out, without copying, the following records that lie in the current window (at
     /// least one), or `None` at the end.
     ///
@@ -244,15 +253,15 @@ impl<T: MappedRecord> RecordIter<T> {
         let (pos, end) = (self.pos, self.chunk_end);
         let rel = (pos - self.cursor.window_begin()) as usize;
         let len = (end - pos) as usize;
-        let recs: &[T] = self
-            .cursor
-            .window_bytes()
-            .get(rel..rel + len)
-            .and_then(record::cast_slice)?;
-        let bad = recs
+        let bad = chunk::<T>(&self.cursor, rel, len)?
             .iter()
             .enumerate()
             .find_map(|(i, rec)| rec.check().err().map(|e| (i, e)));
+        // The checks read the records: bytes they found lost are an error, not bad records.
+        if !self.cursor.intact() {
+            return Some(Err(self.lost()));
+        }
+        let recs = chunk::<T>(&self.cursor, rel, len)?;
         match bad {
             None => {
                 self.pos = end;
@@ -268,6 +277,15 @@ impl<T: MappedRecord> RecordIter<T> {
             }
         }
     }
+}
+
+/// `len` bytes of records from `rel` in the cursor's region.
+#[inline(always)]
+fn chunk<T: MappedRecord>(cursor: &WindowCursor, rel: usize, len: usize) -> Option<&[T]> {
+    cursor
+        .window_bytes()
+        .get(rel..rel + len)
+        .and_then(record::cast_slice)
 }
 
 impl<T: MappedRecord + Copy> Iterator for RecordIter<T> {
@@ -288,14 +306,19 @@ impl<T: MappedRecord + Copy> Iterator for RecordIter<T> {
         }
         let pos = self.pos;
         let rel = (pos - self.cursor.window_begin()) as usize;
-        let rec: &T = self
+        let rec: T = *self
             .cursor
             .window_bytes()
             .get(rel..rel + T::SIZE)
-            .and_then(record::cast)?;
+            .and_then(record::cast::<T>)?;
+        let checked = rec.check();
+        // Checked after the copy: bytes the SIGBUS guard found lost are reported, not handed out.
+        if !self.cursor.intact() {
+            return Some(Err(self.lost()));
+        }
         self.pos = pos + T::SIZE as u64;
-        Some(match rec.check() {
-            Ok(()) => Ok(*rec),
+        Some(match checked {
+            Ok(()) => Ok(rec),
             Err(e) => Err(check_error::<T>(self.cursor.location(), pos, e)),
         })
     }

@@ -177,7 +177,7 @@ impl<T: MappedRecord> RecordTable<T> {
     #[inline]
     pub fn get(&mut self, i: u64) -> Result<&T> {
         let k = i.wrapping_sub(self.first);
-        if k >= self.span {
+        if k >= self.span || !self.cursor.intact() {
             return self.get_slow(i);
         }
         self.hit(i, k)
@@ -185,20 +185,21 @@ impl<T: MappedRecord> RecordTable<T> {
 
     /// Record `i`, the `k`-th of the cached range.
     #[inline(always)]
-    fn hit(&self, i: u64, k: u64) -> Result<&T> {
+    fn hit(&mut self, i: u64, k: u64) -> Result<&T> {
         let rel = self.rel0 + k as usize * T::SIZE;
-        let rec = self
-            .cursor
-            .window_bytes()
-            .get(rel..rel + T::SIZE)
-            .and_then(record::cast::<T>);
-        match rec {
-            Some(rec) => match rec.check() {
-                Ok(()) => Ok(rec),
-                Err(e) => Err(self.check_failed(i, e)),
-            },
+        let checked = match self.view(rel, 1) {
+            Some(rec) => rec[0].check(),
             // Not reached: the cached range lies inside the cursor's region.
-            None => Err(self.out_of_bounds(i)),
+            None => return Err(self.out_of_bounds(i)),
+        };
+        // The check read the record: bytes it found lost are an error, not a bad record.
+        if !self.cursor.intact() {
+            self.span = 0;
+            return Err(self.cursor.region_lost());
+        }
+        match checked {
+            Ok(()) => Ok(&self.view(rel, 1).expect("checked above")[0]),
+            Err(e) => Err(self.check_failed(i, e)),
         }
     }
 
@@ -281,7 +282,7 @@ impl<T: MappedRecord> RecordTable<T> {
     /// # Ok(()) }
     /// ```
     pub fn chunk_at(&mut self, i: u64) -> Result<&[T]> {
-        if i.wrapping_sub(self.first) >= self.span {
+        if i.wrapping_sub(self.first) >= self.span || !self.cursor.intact() {
             self.locate(i)?;
         }
         let k = (i - self.first) as usize;
@@ -295,6 +296,10 @@ impl<T: MappedRecord> RecordTable<T> {
             // Not reached: the cached range lies inside the cursor's region.
             None => return Err(self.out_of_bounds(i)),
         };
+        if !self.cursor.intact() {
+            self.span = 0;
+            return Err(self.cursor.region_lost());
+        }
         if good == 0 {
             // Record `i` fails its check: `get` reports it.
             return self.get(i).map(std::slice::from_ref);
