@@ -94,12 +94,52 @@
 //! the offset. Bad input (offsets past the end, records running past the end, a file that
 //! shrank, a bad magic number, exhausted descriptors) is an `Err`, never a panic.
 //!
-//! # What a memory map cannot promise
+//! # Files that change
 //!
-//! Like every reader of memory-mapped files, smmap assumes that mapped files are not truncated
-//! or rewritten in place by other processes while they are mapped: an access to a page past the
-//! new end of a file raises `SIGBUS`. smmap re-reads the size at every new mapping and reports a
-//! file that shrank below a live region as [`Error::FileShrank`].
+//! A mapping shows the file as it is now, not as it was when it was mapped. What users must
+//! know, and what smmap does about each case:
+//!
+//! - **A file another process truncates.** On Unix, an access to a mapped page past the new end
+//!   raises `SIGBUS`, which kills a process that does not handle it. smmap's *SIGBUS guard* (on
+//!   by default, [`ManagerBuilder::sigbus_guard`] turns it off) is a process-wide handler,
+//!   installed when the first guarded region is mapped and chained to the handler that was
+//!   there before. When the fault lies in one of smmap's regions, it maps zero pages over the
+//!   region from the faulting page on and marks the region poisoned; the access then reads
+//!   zeros. The next operation on that region through a cursor, record, table, iterator or
+//!   buffer returns [`Error::FileChanged`] with the bytes concerned, lets go of the region, and
+//!   the call after maps the file anew (and sees its new size: what is left reads right, the
+//!   rest is [`Error::OutOfBounds`]). Copying reads (the buffer's `Read` and `BufRead`,
+//!   `try_get`, `slice` when it copies, `find`/`rfind`, `copy_to`, iterators of `Copy`
+//!   records) and record checks check the mark *after* they read, so the bytes they return were
+//!   there; what they read from lost pages is reported, not handed out. A flush reports the
+//!   writes that went to lost pages. Each cursor holding a poisoned region learns of the loss
+//!   once. A `SIGBUS` anywhere else goes to the previous handler (Rust's stack-overflow
+//!   handler included) or, without one, kills the process as before.
+//! - **What the guard cannot catch.** A zero-copy view already handed out (`&[u8]`, `&T`,
+//!   [`MappedRef`]) reads zeros where the lost bytes were, and only the next call through smmap
+//!   reports the loss: check the result of that call before trusting what such a view read
+//!   after the file may have changed. Bytes that were never touched raise nothing (a
+//!   `copy_to` into a writer that does not read them, for instance). A handler the program
+//!   installs for `SIGBUS` after smmap's replaces it unless it calls the previous one. The
+//!   guard's table holds 65,536 regions; beyond, regions are mapped unguarded.
+//! - **A file rewritten in place** (written through `write`, or by another process's
+//!   mapping) changes under the mapping: later reads see the new bytes, and a record read
+//!   while it is being rewritten may mix old and new bytes. smmap cannot detect it; formats
+//!   that are rewritten in place need their own checksums or locks. Git's packs and indexes
+//!   are never rewritten: new ones are written beside them and renamed into place.
+//! - **Renaming or deleting a mapped file** (Unix) is harmless: the mappings and the open
+//!   descriptor keep the bytes. A path that now leads to another file is
+//!   [`Error::FileReplaced`]; a file whose paths are all gone is still read through its
+//!   descriptor while it has one. On Windows both are refused while the file is mapped.
+//! - **Network and FUSE file systems** may fail to bring a page in (the server went away, the
+//!   daemon died): the system raises `SIGBUS` as for a truncation, and the guard turns it into
+//!   [`Error::FileChanged`] the same way. Their sizes may also be stale: smmap re-reads the
+//!   size at every new mapping ([`WindowCursor::refresh_file_size`] on demand), and reports a
+//!   file that shrank below a live region as [`Error::FileShrank`].
+//! - **Huge pages.** smmap maps files with the system's base pages; transparent huge pages of
+//!   the page cache (file systems that support them for file mappings) are used by the kernel
+//!   if it is so configured, and windows that are multiples of 2 MiB let it. Truncation loses
+//!   whole huge pages, which the guard handles as any other pages.
 //!
 //! # Platforms
 //!
@@ -112,7 +152,7 @@
 //! | [`allocation_granularity`] | the page size (4 KiB; 16 KiB on Apple silicon) | 64 KiB: windows are multiples of 128 KiB |
 //! | file identity | device and inode | volume serial number and file index |
 //! | default [`max_open_files`](ManagerBuilder::max_open_files) | soft `RLIMIT_NOFILE` minus 25 | 8192 (the C runtime's ceiling) minus 25 |
-//! | truncating a mapped file | allowed: later accesses to lost pages raise `SIGBUS` | refused (`ERROR_USER_MAPPED_FILE`) |
+//! | truncating a mapped file | allowed: the SIGBUS guard turns accesses to lost pages into [`Error::FileChanged`] | refused (`ERROR_USER_MAPPED_FILE`) |
 //! | deleting a mapped file | allowed: the mapping keeps the bytes | refused on NTFS without POSIX delete semantics |
 //!
 //! On Windows, [`WindowCursor::resize`] and [`SlidingWindowMapBuffer::resize`] therefore unmap
