@@ -831,3 +831,14 @@ fn iter_zero_sized_and_past_the_end() {
     assert_eq!(it.remaining(), 42); // 41 whole records and the partial one
     assert!(format!("{it:?}").contains("RecordIter"));
 }
+
+#[test]
+fn records_say_whether_their_check_reads_them() {
+    // Plain records accept every value without reading it.
+    const { assert!(!<u8 as MappedRecord>::CHECKS) };
+    const { assert!(!<[U32<LE>; 4] as MappedRecord>::CHECKS) };
+    const { assert!(!Rec24::CHECKS && !Odd37::CHECKS && !Pair::CHECKS) };
+    // A magic number, a validation hook, or a field that has one.
+    const { assert!(IdxHeader::CHECKS && Versioned::CHECKS) };
+    const { assert!(Wrapped::CHECKS && <[IdxHeader; 2] as MappedRecord>::CHECKS) };
+}

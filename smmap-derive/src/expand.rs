@@ -159,6 +159,13 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         .as_ref()
         .map(|path| quote_spanned!(path.span()=> #private::run_validate(self, #path)?;));
 
+    // Whether check() reads anything: a magic number, a hook, or a field whose check does.
+    let reads =
+        input.attrs.validate.is_some() || input.fields.iter().any(|f| f.attrs.magic.is_some());
+    let field_reads = input.fields.iter().map(|f| {
+        let ty = f.ty;
+        quote!(<#ty as #krate::MappedRecord>::CHECKS)
+    });
     let offsets = input.fields.iter().map(|f| offset_const(f, &core));
     let accessors = input.fields.iter().map(|f| accessors(f, &private, &core));
 
@@ -179,6 +186,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             // interior mutability; alignment and padding are also asserted at compile time.
             unsafe impl #impl_generics #krate::MappedRecord for #ident #ty_generics #record_where {
                 const SIZE: #core::primitive::usize = #size;
+                const CHECKS: #core::primitive::bool = #reads #(|| #field_reads)*;
 
                 #[inline]
                 fn check(&self) -> #core::result::Result<(), #krate::RecordCheckError> {

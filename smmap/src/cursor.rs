@@ -119,7 +119,10 @@ impl WindowCursor {
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         if !self.win.intact() {
-            return Err(self.region_lost());
+            if !self.win.told_lost() {
+                return Err(self.region_lost());
+            }
+            self.unuse_region();
         }
         // Another window of the file, already mapped: pinned without the manager's lock. Only
         // for requests inside the file as last read: the others may need the size re-read.
@@ -464,37 +467,36 @@ impl WindowCursor {
     #[inline]
     pub fn record<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
         // The hot path: the record lies in the current region.
-        let rel = offset.wrapping_sub(self.win.begin());
-        let win_len = self.win.len();
-        if T::SIZE > 0 && rel < win_len && T::SIZE as u64 <= win_len - rel && self.win.intact() {
+        if self.win.intact() && self.win.holds(offset, T::SIZE) {
+            let bytes = self.win.bytes_at(offset, T::SIZE).expect("held");
+            let rec: &T = record::cast(bytes).expect("sized");
             self.hits += 1;
             self.ofs = offset;
             self.size = T::SIZE;
-        } else {
-            self.record_slow::<T>(offset)?;
+            return self.checked(rec, offset);
         }
-        let checked = self.record_here::<T>().check();
-        // The check read the record: bytes it found lost are an error, not a bad record.
-        if !self.win.intact() {
-            return Err(self.region_lost());
-        }
-        if let Err(e) = checked {
-            return Err(check_error::<T>(self.location(), offset, e));
-        }
-        Ok(self.record_here::<T>())
+        self.record_slow::<T>(offset)
     }
 
-    /// The record the cursor exposes.
+    /// `rec`, the record at `offset` the cursor exposes, if its check passes and the bytes it
+    /// read were there.
     #[inline(always)]
-    fn record_here<T: MappedRecord>(&self) -> &T {
-        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
-        record::cast(bytes).expect("length checked")
+    fn checked<'a, T: MappedRecord>(&'a self, rec: &'a T, offset: u64) -> Result<&'a T> {
+        let checked = rec.check();
+        // The check read the record: bytes it found lost are an error, not a bad record.
+        if T::CHECKS && !self.win.intact() {
+            return Err(self.tell_lost());
+        }
+        match checked {
+            Ok(()) => Ok(rec),
+            Err(e) => Err(check_error::<T>(self.location(), offset, e)),
+        }
     }
 
-    /// Places the cursor on a region that holds the record at `offset`.
+    /// Places the cursor on a region that holds the record at `offset`, and reads it.
     #[cold]
     #[inline(never)]
-    fn record_slow<T: MappedRecord>(&mut self, offset: u64) -> Result<()> {
+    fn record_slow<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
         if T::SIZE == 0 {
             if offset > self.file_size {
                 return Err(self.short_record(offset, 0));
@@ -502,7 +504,9 @@ impl WindowCursor {
         } else {
             self.place_whole(offset, T::SIZE)?;
         }
-        Ok(())
+        let bytes = if T::SIZE == 0 { &[][..] } else { self.buffer() };
+        let rec: &T = record::cast(bytes).expect("length checked");
+        self.checked(rec, offset)
     }
 
     /// `count` consecutive records of type `T` from `offset`, read in place and checked.
@@ -533,14 +537,14 @@ impl WindowCursor {
             .iter()
             .enumerate()
             .find_map(|(i, r)| r.check().err().map(|e| (i, e)));
-        if !self.win.intact() {
-            return Err(self.region_lost());
+        if T::CHECKS && !self.win.intact() {
+            return Err(self.tell_lost());
         }
         if let Some((i, e)) = bad {
             let at = offset + (i * T::SIZE) as u64;
             return Err(check_error::<T>(self.location(), at, e));
         }
-        Ok(record::cast_slice(self.buffer()).expect("length checked"))
+        Ok(recs)
     }
 
     /// Places the cursor on a region holding all of `[offset, offset + len)` (a window that
@@ -559,6 +563,22 @@ impl WindowCursor {
     #[cold]
     #[inline(never)]
     pub(crate) fn region_lost(&mut self) -> Error {
+        let e = self.lost_error();
+        self.unuse_region();
+        self.size = 0;
+        e
+    }
+
+    /// As [`region_lost`](Self::region_lost), for calls that hand out views and so cannot let
+    /// go of the region: the next call does, without reporting the loss again.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn tell_lost(&self) -> Error {
+        self.win.tell_lost();
+        self.lost_error()
+    }
+
+    fn lost_error(&self) -> Error {
         let (offset, len) = match self.win.region() {
             Some(r) => {
                 let from = r.map.lost_from().unwrap_or(0) as u64;
@@ -566,8 +586,6 @@ impl WindowCursor {
             }
             None => (self.ofs, 0),
         };
-        self.unuse_region();
-        self.size = 0;
         Error::FileChanged {
             path: self.location(),
             offset,

@@ -89,6 +89,7 @@ impl<T: bytemuck::Pod + fmt::Debug> fmt::Debug for Native<T> {
 // contract forbids `UnsafeCell`, pointers and atomics).
 unsafe impl<T: bytemuck::Pod> MappedRecord for Native<T> {
     const SIZE: usize = size_of::<T>();
+    const CHECKS: bool = false;
 }
 
 #[cfg(test)]

@@ -36,6 +36,13 @@ pub unsafe trait MappedRecord: Sized {
     /// The size of one record in bytes: `size_of::<Self>()`.
     const SIZE: usize;
 
+    /// Whether [`check`](Self::check) reads the record (default `true`, which is always
+    /// right). `false` tells smmap that the check accepts every value without reading it, so
+    /// that a read in place need not look again, after the check, for bytes the SIGBUS guard
+    /// found lost (see the crate documentation, "Files that change"). smmap's own records and
+    /// the derive set it; an implementation that overrides `check` must leave it `true`.
+    const CHECKS: bool = true;
+
     /// Checks the record's content when it is read through a cursor: its magic numbers
     /// (`#[mapped(magic = ...)]`) and its validation hook (`#[mapped(validate = ...)]`).
     ///
@@ -151,11 +158,13 @@ impl std::error::Error for RecordCheckError {}
 // SAFETY: size 1, alignment 1, every bit pattern is a valid u8, no interior mutability.
 unsafe impl MappedRecord for u8 {
     const SIZE: usize = 1;
+    const CHECKS: bool = false;
 }
 
 // SAFETY: size 1, alignment 1, every bit pattern is a valid i8, no interior mutability.
 unsafe impl MappedRecord for i8 {
     const SIZE: usize = 1;
+    const CHECKS: bool = false;
 }
 
 // SAFETY: an array has the alignment of its element (1), no padding between elements (size is
@@ -163,6 +172,7 @@ unsafe impl MappedRecord for i8 {
 // valid since it is for each T, and no interior mutability since T has none.
 unsafe impl<T: MappedRecord, const N: usize> MappedRecord for [T; N] {
     const SIZE: usize = N * T::SIZE;
+    const CHECKS: bool = T::CHECKS;
 
     #[inline]
     fn check(&self) -> Result<(), RecordCheckError> {
@@ -180,6 +190,7 @@ macro_rules! byteorder_records {
         // pattern valid, no interior mutability.
         unsafe impl<O: ByteOrder> MappedRecord for $ty<O> {
             const SIZE: usize = $n;
+            const CHECKS: bool = false;
         }
     )*};
 }

@@ -39,7 +39,7 @@
 
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use crate::sys::Mapping;
 
@@ -417,6 +417,9 @@ pub(crate) struct Window {
     len: u64,
     ptr: NonNull<u8>,
     exclusive: bool,
+    /// The loss of the region's bytes (see `intact`) was already reported to the cursor's
+    /// user by a call that could not let go of the region.
+    told: AtomicBool,
 }
 
 // SAFETY: `ptr` points into the mapping of the region `pinned` holds, which any thread may read
@@ -435,6 +438,7 @@ impl Window {
             len: 0,
             ptr: NonNull::dangling(),
             exclusive: false,
+            told: AtomicBool::new(false),
         }
     }
 
@@ -454,7 +458,24 @@ impl Window {
     /// of them with zeros. One load of a process-wide flag while no mapping was ever poisoned.
     #[inline(always)]
     pub(crate) fn intact(&self) -> bool {
-        !crate::sys::poison_seen() || !self.region().is_some_and(|r| r.map.poisoned())
+        !crate::sys::poison_seen() || self.intact_after_a_loss()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn intact_after_a_loss(&self) -> bool {
+        !self.region().is_some_and(|r| r.map.poisoned())
+    }
+
+    /// Records that the loss of the region's bytes was reported.
+    #[cold]
+    pub(crate) fn tell_lost(&self) {
+        self.told.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the loss of the region's bytes was reported.
+    pub(crate) fn told_lost(&self) -> bool {
+        self.told.load(Ordering::Relaxed)
     }
 
     /// The region, if any.
@@ -481,6 +502,7 @@ impl Window {
     #[inline]
     pub(crate) fn take(&mut self) -> Option<(PinnedRegion, bool)> {
         let excl = std::mem::replace(&mut self.exclusive, false);
+        *self.told.get_mut() = false;
         self.len = 0;
         self.begin = 0;
         self.ptr = NonNull::dangling();
@@ -496,6 +518,7 @@ impl Window {
         self.len = r.len() as u64;
         self.ptr = r.map.ptr();
         self.exclusive = false;
+        *self.told.get_mut() = false;
         self.pinned = Some(pinned);
     }
 
@@ -516,6 +539,28 @@ impl Window {
         // another view pins overlapping bytes, and this window's own mutable slices borrow it
         // mutably.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().wrapping_add(rel), len) }
+    }
+
+    /// Whether the region holds the `len` bytes (`len > 0`) at file offset `offset`.
+    #[inline(always)]
+    pub(crate) fn holds(&self, offset: u64, len: usize) -> bool {
+        let rel = offset.wrapping_sub(self.begin);
+        len > 0 && rel < self.len && len as u64 <= self.len - rel
+    }
+
+    /// The `len` bytes (`len > 0`) at file offset `offset`, if the region holds them all: the
+    /// hot path of reads in place, one bounds check.
+    #[inline(always)]
+    pub(crate) fn bytes_at(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        if !self.holds(offset, len) {
+            return None;
+        }
+        let rel = offset.wrapping_sub(self.begin);
+        // SAFETY: `[rel, rel + len)` lies inside the region (checked above), which stays
+        // mapped and free of `&mut` views while the borrow lasts (see `slice`).
+        Some(unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr().wrapping_add(rel as usize), len)
+        })
     }
 
     /// `len` bytes of the region from `rel`, mutably.

@@ -185,21 +185,28 @@ impl<T: MappedRecord> RecordTable<T> {
 
     /// Record `i`, the `k`-th of the cached range.
     #[inline(always)]
-    fn hit(&mut self, i: u64, k: u64) -> Result<&T> {
+    fn hit(&self, i: u64, k: u64) -> Result<&T> {
         let rel = self.rel0 + k as usize * T::SIZE;
-        let checked = match self.view(rel, 1) {
-            Some(rec) => rec[0].check(),
+        let rec = self
+            .cursor
+            .window_bytes()
+            .get(rel..rel + T::SIZE)
+            .and_then(record::cast::<T>);
+        match rec {
+            Some(rec) => {
+                let checked = rec.check();
+                // The check read the record: bytes it found lost are an error, not a bad
+                // record (the next call lets go of the region).
+                if T::CHECKS && !self.cursor.intact() {
+                    return Err(self.cursor.tell_lost());
+                }
+                match checked {
+                    Ok(()) => Ok(rec),
+                    Err(e) => Err(self.check_failed(i, e)),
+                }
+            }
             // Not reached: the cached range lies inside the cursor's region.
-            None => return Err(self.out_of_bounds(i)),
-        };
-        // The check read the record: bytes it found lost are an error, not a bad record.
-        if !self.cursor.intact() {
-            self.span = 0;
-            return Err(self.cursor.region_lost());
-        }
-        match checked {
-            Ok(()) => Ok(&self.view(rel, 1).expect("checked above")[0]),
-            Err(e) => Err(self.check_failed(i, e)),
+            None => Err(self.out_of_bounds(i)),
         }
     }
 

@@ -87,7 +87,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Whether any guarded mapping of the process was ever poisoned.
 #[inline(always)]
 pub(crate) fn poison_seen() -> bool {
-    TRIPPED.load(Ordering::Acquire)
+    TRIPPED.load(Ordering::Relaxed)
 }
 
 /// A mapping's registration with the guard; unregisters it when dropped (which the mapping's
