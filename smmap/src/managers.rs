@@ -317,6 +317,9 @@ macro_rules! manager_methods {
             /// the budget needs one back, it is synced and closed). The work is done outside
             /// the manager's lock: other cursors go on meanwhile.
             ///
+            /// A cursor's or buffer's `flush_range` promises less: only the bytes of its range
+            /// (see [`WindowCursor::flush_range`]).
+            ///
             /// # Errors
             ///
             /// [`Error::Io`] if the system reports a failure to write.
