@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ fn open_fds() -> usize {
 
 /// Descriptors open on files under `dir`, and lines of `/proc/self/maps` (mappings) of them.
 #[cfg(target_os = "linux")]
-fn held_under(dir: &Path) -> (usize, usize) {
+fn held_under(dir: &std::path::Path) -> (usize, usize) {
     let dir = dir.to_str().unwrap();
     let fds = std::fs::read_dir("/proc/self/fd")
         .unwrap()
