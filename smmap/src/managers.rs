@@ -95,7 +95,7 @@ impl<M> ManagerBuilder<M> {
     }
 
     /// The budget of mapped bytes (default 8 GiB on 64-bit, 1 GiB on 32-bit, and at most half
-    /// the address space where the process's is limited: the soft `RLIMIT_AS` on Unix, read
+    /// the process's address space where that is limited: the soft `RLIMIT_AS` on Unix, read
     /// when the manager is built). Least recently used unused regions are unmapped to stay
     /// within it; when every region is in use the manager maps anyway and counts it in
     /// [`Stats::over_budget_maps`].
@@ -339,6 +339,9 @@ macro_rules! manager_methods {
 /// A manager of sliding windows: regions of `window_size` bytes at multiples of
 /// `window_size / 2`, unmapped least recently used first when a budget is reached.
 ///
+/// Cheap to clone (clones share everything), `Send + Sync`: one manager for a whole program,
+/// shared across threads, is the intended use.
+///
 /// # When the system runs out
 ///
 /// When the system refuses a descriptor or a mapping for lack of resources (`EMFILE`,
@@ -349,12 +352,9 @@ macro_rules! manager_methods {
 /// length, down to the least region that covers the request (the request rounded out to the
 /// allocation granularity). The bytes a cursor returns are the same; only the region
 /// ([`WindowCursor::region`]) is shorter, and `use_region(offset, 0)` ("to the end of the
-/// region") returns fewer bytes. What fails even so is returned as [`Error::Io`]
-/// (`op: "mmap"`); nothing aborts. The [`StaticWindowMapManager`] maps whole files only, and
+/// region") returns fewer bytes. What fails even so is returned as an [`Error::Io`]
+/// (`op: "open"` or `"mmap"`); nothing aborts. The [`StaticWindowMapManager`] maps whole files only, and
 /// returns that error for a file that does not fit.
-///
-/// Cheap to clone (clones share everything), `Send + Sync`: one manager for a whole program,
-/// shared across threads, is the intended use.
 #[derive(Clone)]
 pub struct SlidingWindowMapManager {
     shared: Arc<Shared>,
