@@ -56,7 +56,20 @@ fn managers_are_send_sync_clone_and_cursors_send_clone() {
 #[test]
 fn defaults_follow_python_smmap_and_git() {
     let m = SlidingWindowMapManager::new();
-    if cfg!(target_pointer_width = "64") {
+    // Under a limit of the address space the defaults are smaller (`tests/limits.rs`).
+    #[cfg(unix)]
+    let unlimited_as = {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid rlimit for getrlimit to fill.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) }, 0);
+        lim.rlim_cur == libc::RLIM_INFINITY
+    };
+    #[cfg(not(unix))]
+    let unlimited_as = true;
+    if cfg!(target_pointer_width = "64") && unlimited_as {
         assert_eq!(m.window_size(), 1 << 30);
         assert_eq!(m.max_mapped_memory_size(), 8 << 30);
     }

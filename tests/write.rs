@@ -1,5 +1,5 @@
 //! Writes through cursors: ReadWrite, CopyOnWrite, aliasing refused, flush, resize, and a
-//! process killed right after a flush.
+//! process killed right after a flush or a `flush_range`.
 
 mod common;
 
@@ -293,6 +293,65 @@ fn sigkill_after_flush_loses_nothing() {
         model[o..o + 8].copy_from_slice(&i.to_le_bytes());
     }
     assert_eq!(std::fs::read(&path).unwrap(), model);
+}
+
+/// A child process writes two ranges through a read-write manager, flushes one of them with
+/// `flush_range`, says so, and kills itself with SIGKILL: the flushed range is in the file.
+/// (The other one may be too, written back by the system or with the flushed pages: its bytes
+/// are each the old or the new ones.)
+#[cfg(unix)]
+#[test]
+fn flush_range_then_sigkill_keeps_the_range() {
+    const CHILD: &str = "SMMAP_FLUSH_RANGE_CHILD";
+    const NAME: &str = "flush_range_then_sigkill_keeps_the_range";
+    let w = small_window();
+    // The flushed range spans several windows; the other one lies apart from it.
+    let ((a0, a1), (b0, b1)) = ((w / 2 + 3, 3 * w + 5), (12 * w + 1, 13 * w + 77));
+    let new_a = random_bytes(a1 - a0, 79);
+    let new_b = random_bytes(b1 - b0, 80);
+    if let Ok(path) = std::env::var(CHILD) {
+        let man = rw(w);
+        let mut a = man.make_cursor(&path).unwrap();
+        let mut b = man.make_cursor(&path).unwrap();
+        // Through windows of `w` bytes: at most half a window per request.
+        for (c, from, bytes) in [(&mut a, a0, &new_a), (&mut b, b0, &new_b)] {
+            for (i, piece) in bytes.chunks(w / 2 - 100).enumerate() {
+                let o = (from + i * (w / 2 - 100)) as u64;
+                c.use_region_mut(o, piece.len())
+                    .unwrap()
+                    .copy_from_slice(piece);
+            }
+        }
+        a.flush_range(a0 as u64, (a1 - a0) as u64).unwrap();
+        use std::io::Write;
+        println!("\nSMMAP-FLUSHED-RANGE");
+        std::io::stdout().flush().unwrap();
+        // SAFETY: `kill` with this process's id and a valid signal number has no memory
+        // preconditions.
+        unsafe { libc::kill(std::process::id() as libc::pid_t, libc::SIGKILL) };
+        unreachable!("killed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, old) = random_file(dir.path(), "f", 16 * w, 81);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD, &path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("SMMAP-FLUSHED-RANGE"),
+        "the child did not flush:\n{text}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{:?}", out.status);
+    let now = std::fs::read(&path).unwrap();
+    assert_eq!(now.len(), old.len());
+    assert!(now[a0..a1] == new_a[..], "the flushed range is in the file");
+    for (i, &byte) in now[b0..b1].iter().enumerate() {
+        assert!(byte == old[b0 + i] || byte == new_b[i], "byte {}", b0 + i);
+    }
+    assert!(now[..a0] == old[..a0] && now[a1..b0] == old[a1..b0] && now[b1..] == old[b1..]);
 }
 
 #[test]

@@ -972,6 +972,10 @@ impl SlidingWindowMapBuffer {
     /// Writes the changes made to the bytes `[offset, offset + len)` of the buffer (relative
     /// indices) back to the file and waits for the write: Python's `mmap.flush(offset, size)`.
     ///
+    /// Once it returns `Ok`, the bytes of that range written through the manager are on the
+    /// file's storage; nothing is promised about the others (see
+    /// [`WindowCursor::flush_range`]).
+    ///
     /// # Errors
     ///
     /// - [`Error::OutOfBounds`] if the range runs past the end of the buffer.

@@ -386,6 +386,15 @@ impl WindowCursor {
     /// were unmapped). Does nothing unless the manager maps files with
     /// [`MapMode::ReadWrite`](crate::MapMode).
     ///
+    /// What is promised, once it returns `Ok`: every byte of the range written through this
+    /// manager (by any of its cursors and buffers) before the call is on the file's storage, as
+    /// far as the device honours the system's sync. Nothing is promised about the bytes outside
+    /// the range: they may have been written with it (the system writes whole pages, and a file
+    /// whose written regions were unmapped is synced whole), may be written later by the system
+    /// on its own, or, if the system stops first (a crash, a power loss), not at all. A process
+    /// that is killed loses none of its writes either way: they are in the system's page cache
+    /// as soon as they are made; the flush is what puts them on the device.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] if the system reports a failure to write.

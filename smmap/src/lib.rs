@@ -14,7 +14,9 @@
 //! - [`SlidingWindowMapManager`] maps windows of `window_size` bytes that start at multiples of
 //!   `window_size / 2` (git's layout): every request of at most half a window lies in one
 //!   window, and a longer one gets a region of its own. Defaults: 1 GiB windows and an 8 GiB
-//!   budget on 64-bit (64 MiB and 1 GiB on 32-bit), as Python smmap.
+//!   budget on 64-bit (64 MiB and 1 GiB on 32-bit), as Python smmap; less where the address
+//!   space is limited (`RLIMIT_AS`), and windows that do not fit the address space left are
+//!   mapped smaller.
 //! - [`StaticWindowMapManager`] maps each file whole.
 //!
 //! Budgets ([`ManagerBuilder::max_memory_size`], [`ManagerBuilder::max_open_handles`],

@@ -614,29 +614,8 @@ impl Shared {
             Placement::Static => (0, file_size),
         };
         st.check_not_exclusive(file, begin, begin + len)?;
-        let Ok(len_usize) = usize::try_from(len) else {
-            return Err(io_err(
-                "mmap",
-                loc,
-                Some(begin),
-                io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    format!("a region of {len} bytes does not fit the address space"),
-                ),
-            ));
-        };
-        // Mapped first, room made after: a mapping that fails evicts nothing.
-        let fd = st.files[&file].fd.as_ref().expect("ensured");
-        let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard) {
-            Err(err) if sys::is_resource_exhaustion(&err) => {
-                st.stats.retries += 1;
-                st.release_all(file);
-                let fd = st.files[&file].fd.as_ref().expect("kept");
-                Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard)
-            }
-            other => other,
-        };
-        let map = mapped.map_err(|err| io_err("mmap", loc, Some(begin), err))?;
+        let (begin, map) = self.map_region(st, file, (begin, len), (offset, need), file_size)?;
+        let len = map.len() as u64;
         st.make_room(cfg, len, file);
         let id = st.new_id();
         let table = st.files[&file].table.clone();
@@ -652,6 +631,65 @@ impl Shared {
             region: pinned,
             file_size,
         })
+    }
+
+    /// Maps `region` (`(begin, len)`) of `file` for the request `(offset, need)`; returns
+    /// where the region mapped begins, and its mapping. Mapped first, room made after: a
+    /// mapping that fails evicts nothing.
+    ///
+    /// For lack of descriptors or memory, every unused region and idle descriptor is released
+    /// and the mapping tried again. If the address space still has no room for it, a sliding
+    /// manager maps less: half the region, a quarter, and so on, down to the least region
+    /// that covers the request (see `window::smaller_regions`). Such a region has no slot in
+    /// the window table (it is found under the lock, like any region that is not a standard
+    /// window), and one that would overlap bytes a writer holds is passed over.
+    fn map_region(
+        &self,
+        st: &mut State,
+        file: FileId,
+        (begin, len): (u64, u64),
+        (offset, need): (u64, u64),
+        file_size: u64,
+    ) -> Result<(u64, Mapping)> {
+        let (mode, guard) = (self.cfg.mode, self.cfg.sigbus_guard);
+        let map = |st: &State, begin: u64, len: u64| match usize::try_from(len) {
+            Ok(len) => {
+                let fd = st.files[&file].fd.as_ref().expect("ensured");
+                Mapping::map(fd, begin, len, mode, guard)
+            }
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("a region of {len} bytes does not fit the address space"),
+            )),
+        };
+        let err = match map(st, begin, len) {
+            Ok(m) => return Ok((begin, m)),
+            Err(err) if sys::is_resource_exhaustion(&err) => {
+                st.stats.retries += 1;
+                st.release_all(file);
+                match map(st, begin, len) {
+                    Ok(m) => return Ok((begin, m)),
+                    Err(err) => err,
+                }
+            }
+            Err(err) => err,
+        };
+        let no_room = |e: &io::Error| {
+            sys::is_resource_exhaustion(e) || e.kind() == io::ErrorKind::OutOfMemory
+        };
+        if no_room(&err) && self.cfg.placement == Placement::Sliding {
+            for (b, l) in window::smaller_regions(offset, need, len, file_size, self.gran) {
+                if st.check_not_exclusive(file, b, b + l).is_err() {
+                    continue;
+                }
+                match map(st, b, l) {
+                    Ok(m) => return Ok((b, m)),
+                    Err(e) if no_room(&e) => {}
+                    Err(e) => return Err(io_err("mmap", st.files[&file].location(), Some(b), e)),
+                }
+            }
+        }
+        Err(io_err("mmap", st.files[&file].location(), Some(begin), err))
     }
 
     /// Re-reads the size of a file (through its descriptor, opening it if needed).

@@ -25,6 +25,37 @@ const DEFAULT_MAX_MEMORY: usize = if cfg!(target_pointer_width = "64") {
 };
 /// Descriptors kept back from the process's limit for the rest of the program (git keeps 25).
 const FD_RESERVE: u64 = 25;
+/// Under a limit of the address space, the default window is at most this fraction of it
+/// (rounded down to a power of two) ...
+const AS_WINDOW_DIVISOR: u64 = 8;
+/// ... and the default budget of mapped bytes at most this fraction: the rest is left to the
+/// program (its heap, its threads' stacks, its libraries).
+const AS_MEMORY_DIVISOR: u64 = 2;
+
+/// The default window: 1 GiB on 64-bit, 64 MiB on 32-bit, and at most an eighth of the
+/// address space where it is limited (`RLIMIT_AS`), rounded down to a power of two.
+fn default_window() -> usize {
+    match sys::address_space_limit() {
+        Some(limit) => {
+            let cap = (limit / AS_WINDOW_DIVISOR).max(1);
+            let cap = 1u64 << cap.ilog2();
+            DEFAULT_WINDOW.min(usize::try_from(cap).unwrap_or(usize::MAX))
+        }
+        None => DEFAULT_WINDOW,
+    }
+}
+
+/// The default budget of mapped bytes: 8 GiB on 64-bit, 1 GiB on 32-bit, and at most half the
+/// address space where it is limited (`RLIMIT_AS`).
+fn default_max_memory() -> usize {
+    match sys::address_space_limit() {
+        Some(limit) => {
+            let cap = usize::try_from(limit / AS_MEMORY_DIVISOR).unwrap_or(usize::MAX);
+            DEFAULT_MAX_MEMORY.min(cap.max(1))
+        }
+        None => DEFAULT_MAX_MEMORY,
+    }
+}
 
 fn default_max_files() -> usize {
     match sys::nofile_soft_limit() {
@@ -65,16 +96,22 @@ impl<M> ManagerBuilder<M> {
         }
     }
 
-    /// The budget of mapped bytes (default 8 GiB on 64-bit, 1 GiB on 32-bit). Least recently
-    /// used unused regions are unmapped to stay within it; when every region is in use the
-    /// manager maps anyway and counts it in [`Stats::over_budget_maps`].
+    /// The budget of mapped bytes (default 8 GiB on 64-bit, 1 GiB on 32-bit, and at most half
+    /// the process's address space where that is limited: the soft `RLIMIT_AS` on Unix, read
+    /// when the manager is built). Least recently used unused regions are unmapped to stay
+    /// within it; when every region is in use the manager maps anyway and counts it in
+    /// [`Stats::over_budget_maps`].
     pub fn max_memory_size(mut self, bytes: usize) -> Self {
         self.max_memory = Some(bytes);
         self
     }
 
     /// The budget of live regions, i.e. mappings (default: unlimited). The process's own limit
-    /// (`vm.max_map_count` on Linux, 65530 by default) applies regardless.
+    /// (`vm.max_map_count` on Linux, 65530 by default) applies regardless: when a mapping
+    /// fails for it, the manager unmaps every unused region and tries again (see
+    /// [`SlidingWindowMapManager`]). Mappings the manager caches up to that limit leave none
+    /// to the rest of the program, so a budget below it is kinder where the program maps
+    /// memory of its own.
     pub fn max_open_handles(mut self, regions: usize) -> Self {
         self.max_regions = Some(regions);
         self
@@ -113,7 +150,7 @@ impl<M> ManagerBuilder<M> {
         let window_size = match placement {
             Placement::Static => 0,
             Placement::Sliding => {
-                window::round_window_size(self.window_size.unwrap_or(DEFAULT_WINDOW), gran)
+                window::round_window_size(self.window_size.unwrap_or_else(default_window), gran)
             }
         };
         let max_regions = self.max_regions.unwrap_or(usize::MAX);
@@ -127,7 +164,7 @@ impl<M> ManagerBuilder<M> {
         Ok(Config {
             placement,
             window_size,
-            max_memory: self.max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
+            max_memory: self.max_memory.unwrap_or_else(default_max_memory),
             max_regions,
             max_files,
             mode: self.mode,
@@ -141,6 +178,12 @@ impl ManagerBuilder<SlidingWindowMapManager> {
     /// twice the allocation granularity. Windows start at multiples of half this size, so every
     /// request of at most `window_size / 2` bytes is served by one window; windows of at least
     /// 4 MiB scan within a few percent of a whole-file mapping.
+    ///
+    /// Where the process's address space is limited (the soft `RLIMIT_AS` on Unix, read when
+    /// the manager is built), the default is at most an eighth of the limit, rounded down to a
+    /// power of two: 128 MiB under a limit of 1 GiB. A window that does not fit the address
+    /// space left, even after the manager unmapped every unused region, is mapped smaller
+    /// (see [`SlidingWindowMapManager`]).
     pub fn window_size(mut self, bytes: usize) -> Self {
         self.window_size = Some(bytes);
         self
@@ -291,6 +334,9 @@ macro_rules! manager_methods {
             /// the budget needs one back, it is synced and closed). The work is done outside
             /// the manager's lock: other cursors go on meanwhile.
             ///
+            /// A cursor's or buffer's `flush_range` promises less: only the bytes of its range
+            /// (see [`WindowCursor::flush_range`]).
+            ///
             /// # Errors
             ///
             /// [`Error::Io`] if the system reports a failure to write.
@@ -312,6 +358,20 @@ macro_rules! manager_methods {
 ///
 /// Cheap to clone (clones share everything), `Send + Sync`: one manager for a whole program,
 /// shared across threads, is the intended use.
+///
+/// # When the system runs out
+///
+/// When the system refuses a descriptor or a mapping for lack of resources (`EMFILE`,
+/// `ENFILE`, `ENOMEM`: the descriptor limit, the address-space limit `RLIMIT_AS`, the count of
+/// mappings `vm.max_map_count`), the manager unmaps every region no cursor uses, closes every
+/// idle descriptor and tries once more. If the address space still has no room for the region,
+/// it maps a smaller one: half of it, a quarter, and so on, each at a multiple of half its own
+/// length, down to the least region that covers the request (the request rounded out to the
+/// allocation granularity). The bytes a cursor returns are the same; only the region
+/// ([`WindowCursor::region`]) is shorter, and `use_region(offset, 0)` ("to the end of the
+/// region") returns fewer bytes. What fails even so is returned as an [`Error::Io`]
+/// (`op: "open"` or `"mmap"`); nothing aborts. The [`StaticWindowMapManager`] maps whole files only, and
+/// returns that error for a file that does not fit.
 #[derive(Clone)]
 pub struct SlidingWindowMapManager {
     shared: Arc<Shared>,
@@ -319,6 +379,10 @@ pub struct SlidingWindowMapManager {
 
 /// A manager that maps every file whole, in one region, unmapped least recently used first when
 /// a budget is reached.
+///
+/// A file that does not fit the address space left (even after every unused region was
+/// unmapped and every idle descriptor closed) is an [`Error::Io`] with `op: "mmap"` (`ENOMEM`
+/// on Unix): the regions of this manager are never smaller than their file.
 ///
 /// Cheap to clone (clones share everything), `Send + Sync`.
 #[derive(Clone)]
@@ -330,7 +394,8 @@ manager_methods!(SlidingWindowMapManager);
 manager_methods!(StaticWindowMapManager);
 
 impl SlidingWindowMapManager {
-    /// A manager with the default window (1 GiB on 64-bit) and budgets.
+    /// A manager with the default window (1 GiB on 64-bit, less under a limit of the address
+    /// space: see [`ManagerBuilder::window_size`]) and budgets.
     pub fn new() -> Self {
         Self::builder()
             .build()

@@ -57,6 +57,55 @@ pub(crate) fn sliding_region(
     }
 }
 
+/// Smaller regions for the request `[offset, offset + len)` in a file of `file_size` bytes,
+/// largest first, for when its region of `failed_len` bytes could not be mapped (the address
+/// space had no room for it): half of it, a quarter, and so on, each placed at a multiple of
+/// half its own length where that covers the request, down to the least region that covers
+/// it (from `offset` rounded down to the granularity to the request's end rounded up to it).
+///
+/// `len` is at least 1 and already clamped to the end of the file, `offset < file_size`, and
+/// `failed_len` is a multiple of `granularity` unless it ends at the end of the file.
+pub(crate) fn smaller_regions(
+    offset: u64,
+    len: u64,
+    failed_len: u64,
+    file_size: u64,
+    granularity: u64,
+) -> impl Iterator<Item = (u64, u64)> {
+    debug_assert!(offset < file_size);
+    let end_needed = offset.saturating_add(len.max(1)).min(file_size);
+    let least_begin = align_down(offset, granularity);
+    let least_end = align_up(end_needed, granularity).min(file_size);
+    let least = least_end - least_begin;
+    let mut size = failed_len;
+    let mut done = false;
+    let mut prev = (u64::MAX, 0);
+    std::iter::from_fn(move || {
+        while !done {
+            // Halves rounded up to an even number of granules, so that half of one is a valid
+            // mapping offset.
+            let half = align_up(size / 2, 2 * granularity);
+            let next = if half > least && half < size {
+                size = half;
+                let mut begin = align_down(offset, size / 2);
+                if begin.saturating_add(size) < end_needed {
+                    begin = least_begin;
+                }
+                let end = begin.saturating_add(size).min(file_size);
+                (begin, end - begin)
+            } else {
+                done = true;
+                (least_begin, least)
+            };
+            if next != prev && next.1 < failed_len {
+                prev = next;
+                return Some(next);
+            }
+        }
+        None
+    })
+}
+
 /// Whether `[begin, begin + size)` contains `[offset, offset + len)`.
 #[inline]
 pub(crate) fn covers(begin: u64, size: u64, offset: u64, len: u64) -> bool {
@@ -99,7 +148,60 @@ mod tests {
         assert_eq!(sliding_region(99, 1000, 8192, 100, G), (0, 100));
     }
 
+    #[test]
+    fn smaller_regions_halve_down_to_the_request() {
+        const GIB: u64 = 1 << 30;
+        const MIB: u64 = 1 << 20;
+        let file = 4 * GIB;
+        // A 1 GiB window at 0 for a 1-byte request at 5 MiB + 3.
+        let got: Vec<_> = smaller_regions(5 * MIB + 3, 1, GIB, file, G).collect();
+        assert_eq!(got[0], (0, GIB / 2));
+        assert_eq!(got[1], (0, GIB / 4));
+        assert_eq!(*got.last().unwrap(), (5 * MIB, G));
+        assert_eq!(got.len(), 18);
+        // Past the start, halves sit at multiples of their own half.
+        let got: Vec<_> = smaller_regions(GIB + 300 * MIB, 10, GIB, file, G).collect();
+        assert_eq!(got[0], (GIB + 256 * MIB, GIB / 2));
+        assert_eq!(got[1], (GIB + 256 * MIB, GIB / 4));
+        assert_eq!(got[2], (GIB + 256 * MIB, GIB / 8));
+        assert_eq!(got[3], (GIB + 288 * MIB, GIB / 16));
+        // A request as long as its region has nothing smaller.
+        assert_eq!(smaller_regions(0, 2 * G, 2 * G, file, G).count(), 0);
+        // Near the end of the file, regions clamped to the same range come once.
+        let got: Vec<_> = smaller_regions(file - 10, 5, GIB, file, G).collect();
+        let mut dedup = got.clone();
+        dedup.dedup();
+        assert_eq!(got, dedup);
+        assert_eq!(*got.last().unwrap(), (file - G, G));
+    }
+
     proptest! {
+        #[test]
+        fn smaller_regions_cover_the_request(
+            units in 1u64..4096,
+            file_size in 1u64..(1 << 40),
+            offset_frac in 0.0f64..1.0,
+            len in 1u64..(1 << 34),
+        ) {
+            let window = units * 2 * G;
+            let offset = ((file_size as f64 * offset_frac) as u64).min(file_size - 1);
+            let want = len.min(file_size - offset);
+            let (_, failed) = sliding_region(offset, want, window, file_size, G);
+            let mut last = failed;
+            let mut n = 0;
+            for (b, l) in smaller_regions(offset, want, failed, file_size, G) {
+                prop_assert!(covers(b, l, offset, want), "{b} {l}");
+                prop_assert_eq!(b % G, 0);
+                prop_assert!(b + l <= file_size);
+                prop_assert!(l < last, "shrinks: {} after {}", l, last);
+                last = l;
+                n += 1;
+            }
+            prop_assert!(n <= 64);
+            let least = align_up(offset + want, G).min(file_size) - align_down(offset, G);
+            prop_assert!(last == least || failed == least);
+        }
+
         #[test]
         fn small_requests_fit_one_aligned_window(
             units in 1u64..64,

@@ -59,6 +59,16 @@ pub(crate) fn nofile_soft_limit() -> Option<u64> {
     imp::nofile_soft_limit()
 }
 
+/// How many bytes of address space this process may use, if it is limited: the soft
+/// `RLIMIT_AS` on Unix; never on Windows
+/// (job objects limit committed memory, not address space).
+pub(crate) fn address_space_limit() -> Option<u64> {
+    #[cfg(unix)]
+    return unix::address_space_limit();
+    #[cfg(not(unix))]
+    None
+}
+
 /// Whether an I/O error says the process or system ran out of descriptors or address space,
 /// the errors after which releasing cached mappings and descriptors and retrying can help.
 pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {

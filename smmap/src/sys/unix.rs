@@ -30,6 +30,11 @@ pub(super) fn nofile_soft_limit() -> Option<u64> {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
+/// The soft `RLIMIT_AS` (bytes of address space), if the process has one.
+pub(super) fn address_space_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::As).current
+}
+
 pub(super) fn is_resource_exhaustion(e: &io::Error) -> bool {
     [Errno::MFILE, Errno::NFILE, Errno::NOMEM]
         .iter()
