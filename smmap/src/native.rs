@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::MappedRecord;
+use crate::record::MappedRecord;
 
 /// A value of a [`bytemuck::Pod`] type stored in the byte order and layout of this machine,
 /// readable in place at any file offset.
