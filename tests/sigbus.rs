@@ -395,3 +395,32 @@ fn writes_lost_to_a_truncation_are_reported_by_flush() {
     );
     reads_what_is_left(c, &data, "after a lost write");
 }
+
+/// The same when the region with the lost writes is unmapped before the flush.
+#[test]
+fn writes_lost_to_a_truncation_are_reported_after_their_region_is_gone() {
+    let name = "writes_lost_to_a_truncation_are_reported_after_their_region_is_gone";
+    if !in_child(name) {
+        return run_child(name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = tagged_file(dir.path(), 8);
+    let man = SlidingWindowMapManager::builder()
+        .window_size(256 << 10)
+        .mode(smmap::MapMode::ReadWrite)
+        .build()
+        .unwrap();
+    let mut c = man.make_cursor(&path).unwrap();
+    c.use_region_mut(AT, 16).unwrap().copy_from_slice(&[1; 16]);
+    truncate_elsewhere(&path, KEEP);
+    c.use_region_mut(AT, 16).unwrap().copy_from_slice(&[2; 16]);
+    c.unuse_region();
+    assert!(
+        man.collect() > 0,
+        "the region with the lost writes is unmapped"
+    );
+    let (offset, len) = is_changed(c.flush(), "flush");
+    assert!(offset <= AT && AT + 16 <= offset + len);
+    c.flush().unwrap();
+    reads_what_is_left(c, &data, "after lost writes were reported");
+}

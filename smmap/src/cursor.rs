@@ -406,7 +406,9 @@ impl WindowCursor {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] if the system reports a failure to write.
+    /// [`Error::Io`] if the system reports a failure to write; [`Error::FileChanged`] if
+    /// writes went to pages the file lost meanwhile (it was truncated by another process: see
+    /// the crate documentation, "Files that change"), once for them.
     pub fn flush(&self) -> Result<()> {
         self.man.flush(Some(self.file), 0, u64::MAX)
     }

@@ -111,6 +111,9 @@ struct FileEntry {
     /// A written shared region was unmapped since the last flush: its pages are flushed
     /// through the descriptor.
     unflushed: bool,
+    /// Bytes written through a region that the SIGBUS guard poisoned and that was unmapped
+    /// before a flush could report them (first byte, length): the next flush does.
+    lost_writes: Option<(u64, u64)>,
     path: Option<Arc<Path>>,
     /// Other paths the file was known by, newest first (at most `MAX_ALT_PATHS`): tried in turn
     /// when `path` no longer leads to the file.
@@ -383,6 +386,7 @@ impl Shared {
                         born,
                         exclusive: 0,
                         unflushed: false,
+                        lost_writes: None,
                         path: None,
                         alt_paths: Vec::new(),
                         fd: None,
@@ -854,6 +858,14 @@ impl Shared {
                     let to = end.min(r.end()) - r.begin;
                     regions.push((r.clone(), loc.clone(), from as usize, (to - from) as usize));
                 }
+                if let Some((offset, len)) = st.files.get_mut(&f).and_then(|e| e.lost_writes.take())
+                {
+                    first_err.get_or_insert(Error::FileChanged {
+                        path: loc.clone(),
+                        offset,
+                        len,
+                    });
+                }
                 if st.files[&f].unflushed {
                     // A dirty file keeps its descriptor; should it have lost it, it is reopened.
                     match st.ensure_fd(&self.cfg, f) {
@@ -1314,6 +1326,12 @@ impl State {
         e.regions.remove(&(slot.region.begin, id));
         if slot.written {
             e.unflushed = true;
+            if slot.region.map.poisoned() {
+                let r = &slot.region;
+                let from = r.map.lost_from().unwrap_or(0) as u64;
+                e.lost_writes
+                    .get_or_insert((r.begin + from, r.len() as u64 - from));
+            }
         }
         if e.regions.is_empty() {
             e.max_len = 0;
