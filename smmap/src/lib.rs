@@ -184,6 +184,7 @@ mod managers;
 mod native;
 mod record;
 mod region;
+mod small;
 mod sys;
 mod table;
 mod window;
