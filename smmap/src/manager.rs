@@ -38,13 +38,16 @@ use crate::sys::{self, Mapping};
 use crate::window;
 
 pub(crate) type FileId = u64;
+/// Whether a scan's next window is mapped with its pages (`MAP_POPULATE`): off, it measured
+/// no faster (see `small.rs`, "Read-ahead for scans").
+const READ_AHEAD: bool = false;
 /// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
 const MAX_ALT_PATHS: usize = 4;
 
 /// A hasher for the manager's ids: sequential integers, spread by a multiplication
 /// (Fibonacci hashing); much cheaper than SipHash on the region-switch path.
 #[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -56,11 +59,15 @@ impl std::hash::Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, v: u64) {
-        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // One id: `v` spread; a pair: the second mixed into the first.
+        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
 type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A map keyed by pairs of ids, hashed as [`IdHasher`] hashes ids.
+pub(crate) type PairMap<V> = HashMap<(u64, u64), V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -558,7 +565,16 @@ impl Shared {
                 return Ok(Answer::Read(plan));
             }
         }
-        self.map_new(&mut st, file, offset, size)
+        // Read-ahead (off, see `READ_AHEAD`): the window a scan moves on to, with its pages.
+        let populate = READ_AHEAD
+            && matches!(
+                hint,
+                small::Hint::Read {
+                    sequential: true,
+                    ..
+                }
+            );
+        self.map_new(&mut st, file, offset, size, populate)
             .map(Answer::Mapped)
     }
 
@@ -606,7 +622,14 @@ impl Shared {
 
     /// Maps a new region for the request, after re-reading the file's size. Whatever fails, a
     /// descriptor opened for it does not outlive the failure unless a region needs it.
-    fn map_new(&self, st: &mut State, file: FileId, offset: u64, size: u64) -> Result<Obtained> {
+    fn map_new(
+        &self,
+        st: &mut State,
+        file: FileId,
+        offset: u64,
+        size: u64,
+        populate: bool,
+    ) -> Result<Obtained> {
         let e = &st.files[&file];
         if claims::claimed_elsewhere(e.ident, st.mgr) {
             return Err(Error::Busy {
@@ -616,7 +639,7 @@ impl Shared {
                 by: "another manager of this process writing to the same file",
             });
         }
-        let got = self.map_new_inner(st, file, offset, size);
+        let got = self.map_new_inner(st, file, offset, size, populate);
         if got.is_err() {
             st.close_fd_if_unneeded(file);
         }
@@ -629,6 +652,7 @@ impl Shared {
         file: FileId,
         offset: u64,
         size: u64,
+        populate: bool,
     ) -> Result<Obtained> {
         let cfg = &self.cfg;
         // The size is re-read at every new mapping.
@@ -694,12 +718,14 @@ impl Shared {
         };
         // Mapped first, room made after: a mapping that fails evicts nothing.
         let fd = st.files[&file].fd.as_ref().expect("ensured");
-        let mapped = match Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard) {
+        let map =
+            |fd: &File| Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard, populate);
+        let mapped = match map(fd) {
             Err(err) if sys::is_resource_exhaustion(&err) => {
                 st.stats.retries += 1;
                 st.release_all(file);
                 let fd = st.files[&file].fd.as_ref().expect("kept");
-                Mapping::map(fd, begin, len_usize, cfg.mode, cfg.sigbus_guard)
+                map(fd)
             }
             other => other,
         };
