@@ -19,6 +19,8 @@ fn sliding(window: usize, max_mem: usize, max_regions: usize) -> SlidingWindowMa
         .window_size(window)
         .max_memory_size(max_mem)
         .max_open_handles(max_regions)
+        // These tests are about mappings and their eviction (small reads: tests/small_reads.rs).
+        .small_reads(Some(false))
         .build()
         .unwrap()
 }

@@ -353,6 +353,8 @@ fn memman_operation_both_managers() {
             .window_size(K_WINDOW_TEST_SIZE / 100)
             .max_memory_size(max_mem)
             .max_open_handles(15)
+            // Python smmap's semantics, where every use maps a region.
+            .small_reads(Some(false))
             .build()
             .unwrap();
         let c = if by_file {

@@ -22,6 +22,8 @@ fn threads_share_one_sliding_manager_under_a_small_budget() {
         .max_memory_size(6 * w)
         .max_open_handles(8)
         .max_open_files(2)
+        // About mappings under contention (small reads: tests/small_reads.rs).
+        .small_reads(Some(false))
         .build()
         .unwrap();
     let threads: Vec<_> = (0..6)

@@ -452,7 +452,13 @@ fn mapped_refs_survive_evictions() {
     let dir = tempfile::tempdir().unwrap();
     let len = 200_003 * K;
     let (path, data) = random_file(dir.path(), "data", len, 14);
-    let man = tiny_starved();
+    // About guards outliving evictions: every read maps (small reads: tests/small_reads.rs).
+    let man = SlidingWindowMapManager::builder()
+        .window_size(1)
+        .max_memory_size(1)
+        .small_reads(Some(false))
+        .build()
+        .unwrap();
     let mut c = man.make_cursor(&path).unwrap();
     let mut r = rng(15);
     let mut pinned: Vec<MappedRef<Odd37>> = Vec::new();

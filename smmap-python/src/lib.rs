@@ -196,6 +196,9 @@ impl StaticManager {
                     .window_size(to_usize(window))
                     .max_memory_size(to_usize(max_memory))
                     .max_open_handles(to_usize(max_handles))
+                    // The package's own small-read layer decides (`small.rs`); what it maps
+                    // must be mapped.
+                    .small_reads(Some(false))
                     .build()
                     .map_err(to_py)?,
             )

@@ -1161,13 +1161,18 @@ impl SlidingWindowMapBuffer {
 
     #[cold]
     fn learn_region(&mut self) {
-        self.region = match self.cursor.region() {
-            Some(info) => {
-                self.max_region = self.max_region.max(info.size as u64);
-                (info.ofs_begin, info.ofs_begin + info.size as u64)
-            }
-            None => (0, 0),
-        };
+        // The region or the bytes of a small read that the cursor holds (known without the
+        // manager's lock); only regions tell the window size.
+        let len = self.cursor.window_bytes().len() as u64;
+        if len == 0 {
+            self.region = (0, 0);
+            return;
+        }
+        if self.cursor.current_region().is_some() {
+            self.max_region = self.max_region.max(len);
+        }
+        let begin = self.cursor.window_begin();
+        self.region = (begin, begin + len);
     }
 
     /// For copying reads, after they copied or searched the `n` bytes at index `pos`: an error

@@ -74,6 +74,13 @@ pub struct Stats {
     /// `open` or `mmap` calls that failed for lack of descriptors or memory and were retried
     /// after releasing every unused region and idle descriptor.
     pub retries: u64,
+    /// Requests served by a small read: bytes read into a buffer of the cursor instead of
+    /// mapping a cold window (see
+    /// [`ManagerBuilder::small_reads`](crate::ManagerBuilder::small_reads)). Requests served
+    /// from those bytes afterwards count as hits.
+    pub small_reads: u64,
+    /// Bytes read by small reads (each request rounded out to 64-byte lines or 4 KiB blocks).
+    pub small_read_bytes: u64,
 }
 
 /// A description of one region, from [`WindowCursor::region`](crate::WindowCursor::region).

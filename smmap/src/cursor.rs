@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use crate::config::RegionInfo;
 use crate::error::{Error, Location, Result};
-use crate::manager::{FileId, Registered, Shared};
+use crate::manager::{Answer, FileId, Registered, Shared};
 use crate::record::{self, MappedRecord, RecordCheckError};
 use crate::region::{PinnedRegion, Region, Window, WindowTable};
+use crate::small::{self, Hint};
 
 /// A handle on one file and on the region of it that it currently uses.
 ///
@@ -20,6 +21,11 @@ use crate::region::{PinnedRegion, Region, Window, WindowTable};
 /// While a cursor holds a region, the region stays mapped (it is *pinned*); dropping the cursor
 /// or calling [`unuse_region`](Self::unuse_region) unpins it, and the manager may then unmap it
 /// when a budget needs room.
+///
+/// Under a budget smaller than the file, a small request whose window is cold may be served
+/// by reading its bytes into a buffer the cursor owns instead of mapping the window (see
+/// [`ManagerBuilder::small_reads`](crate::ManagerBuilder::small_reads)): the same bytes, through
+/// the same methods; [`region`](Self::region) is then `None`.
 ///
 /// Cursors are `Clone` (the clone uses the same region) and `Send`.
 ///
@@ -56,6 +62,8 @@ pub struct WindowCursor {
     file_size: u64,
     /// Requests answered without the manager's lock, not yet reported to it.
     hits: u64,
+    /// Consecutive small reads of the current window's standard window, this one included.
+    run: u32,
 }
 
 impl WindowCursor {
@@ -70,6 +78,7 @@ impl WindowCursor {
             size: 0,
             file_size: reg.size,
             hits: 0,
+            run: 0,
         }
     }
 
@@ -100,7 +109,8 @@ impl WindowCursor {
             let rest = win_len - rel;
             let want = if (size as u64).wrapping_sub(1) < rest {
                 Some(size)
-            } else if size == 0 {
+            } else if size == 0 && !self.win.is_owned() {
+                // To the end of the window: the bytes of a small read are not one.
                 Some(rest as usize)
             } else {
                 None
@@ -112,12 +122,33 @@ impl WindowCursor {
                 return Ok(self.win.slice(rel as usize, want));
             }
         }
-        self.use_region_slow(offset, size)
+        self.use_region_slow(offset, size, true)
     }
 
+    /// What the manager is told about a request the current window does not serve.
+    fn hint(&self, offset: u64, size: usize, small_ok: bool) -> Hint {
+        if !small_ok {
+            return Hint::Map;
+        }
+        let (begin, len) = (self.win.begin(), self.win.len());
+        let end = begin + len;
+        // Continues where the window ends: starts at most its own length before that end.
+        let sequential =
+            len > 0 && offset >= begin && offset.saturating_add(size as u64) > end && offset <= end;
+        let half = (self.man.cfg.window_size / 2).max(1) as u64;
+        let run = if self.win.is_owned() && offset / half == begin / half {
+            self.run
+        } else {
+            0
+        };
+        Hint::Read { sequential, run }
+    }
+
+    /// The slow path of [`use_region`](Self::use_region); `small_ok`: the request may be
+    /// served by a small read.
     #[cold]
     #[inline(never)]
-    fn use_region_slow(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+    fn use_region_slow(&mut self, offset: u64, size: usize, small_ok: bool) -> Result<&[u8]> {
         if !self.win.intact() {
             if !self.win.told_lost() {
                 return Err(self.region_lost());
@@ -147,13 +178,16 @@ impl WindowCursor {
                 .win
                 .slice((offset - self.win.begin()) as usize, want as usize));
         }
+        let hint = self.hint(offset, size, small_ok);
         let release = self.win.take().map(|(p, _)| p.get().id);
         let hits = std::mem::take(&mut self.hits);
         match self
             .man
-            .obtain(self.file, offset, size as u64, release, hits)
+            .obtain(self.file, offset, size as u64, release, hits, hint)
         {
-            Ok(o) => {
+            Ok(Answer::Read(plan)) => self.small_read(offset, size, &plan, hint),
+            Ok(Answer::Mapped(o)) => {
+                self.run = 0;
                 self.file_size = o.file_size;
                 let r = o.region.get();
                 let want = if size == 0 {
@@ -175,6 +209,64 @@ impl WindowCursor {
                 Err(e)
             }
         }
+    }
+
+    /// Serves a request by reading the bytes the manager planned into the window's own buffer
+    /// (see `small.rs`). A file found shorter than planned is left to the mapped path, which
+    /// re-reads its size.
+    #[cold]
+    #[inline(never)]
+    fn small_read(
+        &mut self,
+        offset: u64,
+        size: usize,
+        plan: &small::ReadPlan,
+        hint: Hint,
+    ) -> Result<&[u8]> {
+        let buf = self.win.owned_buffer(plan.len);
+        match small::read_at(&plan.fd, buf, plan.begin) {
+            Ok(n) if n == plan.len => {}
+            Ok(_) => return self.use_region_slow(offset, size, false),
+            Err(source) => {
+                self.size = 0;
+                return Err(Error::Io {
+                    op: "pread",
+                    path: self.location(),
+                    offset: Some(plan.begin),
+                    source,
+                });
+            }
+        }
+        self.win.set_owned(plan.begin, plan.len);
+        self.run = match hint {
+            Hint::Read { run, .. } => run.saturating_add(1),
+            Hint::Map => 0,
+        };
+        self.file_size = plan.file_size;
+        let want = (size as u64).min(plan.file_size - offset) as usize;
+        self.ofs = offset;
+        self.size = want;
+        Ok(self.win.slice((offset - plan.begin) as usize, want))
+    }
+
+    /// Places the cursor on a mapped region (not a small read) that holds
+    /// `[offset, offset + min(size, file_size - offset))`, as `use_region` places it; returns
+    /// the number of bytes exposed.
+    pub(crate) fn use_region_mapped(&mut self, offset: u64, size: usize) -> Result<usize> {
+        if self.win.is_owned() {
+            self.win.take();
+        } else if self.win.len() > 0 {
+            // The hot path, for a request inside the current region.
+            let rel = offset.wrapping_sub(self.win.begin());
+            let rest = self.win.len().wrapping_sub(rel);
+            if rel < self.win.len() && self.win.intact() && (size == 0 || size as u64 <= rest) {
+                self.hits += 1;
+                self.ofs = offset;
+                self.size = if size == 0 { rest as usize } else { size };
+                return Ok(self.size);
+            }
+        }
+        self.use_region_slow(offset, size, false).map(<[u8]>::len)
     }
 
     /// The bytes the cursor exposes (`[ofs_begin, ofs_end)`); empty when the cursor is invalid.
@@ -328,7 +420,7 @@ impl WindowCursor {
             self.claim_for_write(offset, size)?;
         }
         // Position the cursor (a hit when the exclusive region covers the request).
-        let len = self.use_region(offset, size)?.len();
+        let len = self.use_region_mapped(offset, size)?;
         if !self.win.is_exclusive() {
             // The request needed another region: claim that one.
             self.claim_for_write(offset, size)?;
@@ -349,7 +441,7 @@ impl WindowCursor {
                 mode: self.man.cfg.mode,
             });
         }
-        self.use_region(offset, size)?;
+        self.use_region_mapped(offset, size)?;
         let id = self.win.region().expect("positioned").id;
         if let Err(e) = self.man.claim_exclusive(self.file, id) {
             self.unuse_region();
@@ -670,8 +762,12 @@ impl Clone for WindowCursor {
             size: 0,
             file_size: self.file_size,
             hits: 0,
+            run: 0,
         };
-        if let Some(r) = self.win.region()
+        if self.win.is_owned() {
+            c.win = self.win.clone_owned();
+            c.size = self.size;
+        } else if let Some(r) = self.win.region()
             && let Ok(arc) = self.man.pin_again(r.id)
         {
             c.win.set(PinnedRegion::from_pinned(&arc));

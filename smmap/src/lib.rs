@@ -52,6 +52,13 @@
 //! the manager's lock, so that threads sharing a manager do not wait for each other; mapping a
 //! new region, and every switch of a file while a writer is at work on it, take the lock briefly.
 //!
+//! Under a budget smaller than the file, a small read-only request (up to 64 KiB) whose window
+//! is cold (not mapped, not requested recently) is served by one `pread` into a buffer the
+//! cursor owns instead of mapping the window (an `mmap`, page faults and an `munmap`); the
+//! window is mapped once it turns hot, and a scan maps every window it moves on to. The bytes
+//! are the same through every read path;
+//! [`WindowCursor::region`] is then `None`. See [`ManagerBuilder::small_reads`].
+//!
 //! # Records
 //!
 //! A [`MappedRecord`] has alignment 1, no padding and no invalid bit patterns, so a `&T` can be
@@ -186,6 +193,7 @@ mod managers;
 mod native;
 mod record;
 mod region;
+mod small;
 mod sys;
 mod table;
 mod window;

@@ -33,17 +33,21 @@ use crate::config::{MapMode, NEEDS_RESIZE, NEEDS_WRITE, RegionInfo, RegionView, 
 use crate::error::{Error, Location, Result};
 use crate::lru::Lru;
 use crate::region::{self, PinnedRegion, Region, RegionId, WindowTable};
+use crate::small;
 use crate::sys::{self, Mapping};
 use crate::window;
 
 pub(crate) type FileId = u64;
+/// Whether a scan's next window is mapped with its pages (`MAP_POPULATE`): off, it measured
+/// no faster (see `small.rs`, "Read-ahead for scans").
+const READ_AHEAD: bool = false;
 /// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
 const MAX_ALT_PATHS: usize = 4;
 
 /// A hasher for the manager's ids: sequential integers, spread by a multiplication
 /// (Fibonacci hashing); much cheaper than SipHash on the region-switch path.
 #[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -55,11 +59,15 @@ impl std::hash::Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, v: u64) {
-        self.0 = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // One id: `v` spread; a pair: the second mixed into the first.
+        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
 type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A map keyed by pairs of ids, hashed as [`IdHasher`] hashes ids.
+pub(crate) type PairMap<V> = HashMap<(u64, u64), V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -77,6 +85,8 @@ pub(crate) struct Config {
     pub(crate) mode: MapMode,
     /// Mappings are registered with the SIGBUS guard (Unix).
     pub(crate) sigbus_guard: bool,
+    /// Small reads of cold windows (see `small.rs`): `None` decides by the budget.
+    pub(crate) small_reads: Option<bool>,
 }
 
 struct RegionSlot {
@@ -127,6 +137,9 @@ struct FileEntry {
     regions: BTreeMap<(u64, RegionId), u64>,
     /// Length of the longest region mapped for this file (bounds the lookup scan).
     max_len: u64,
+    /// Small reads were served from this file: its descriptor stays open (within the
+    /// descriptor budget) while it has users, even without regions.
+    reads: bool,
 }
 
 impl FileEntry {
@@ -202,6 +215,8 @@ struct State {
     mapped: u64,
     open_fds: usize,
     stats: Stats,
+    /// Recently requested cold windows, for the small-read decision (see `small.rs`).
+    history: small::History,
 }
 
 /// What the manager hands a new cursor.
@@ -216,6 +231,12 @@ pub(crate) struct Registered {
 pub(crate) struct Obtained {
     pub(crate) region: PinnedRegion,
     pub(crate) file_size: u64,
+}
+
+/// The manager's answer to a request: a region, or the bytes to read without one.
+pub(crate) enum Answer {
+    Mapped(Obtained),
+    Read(small::ReadPlan),
 }
 
 /// The state shared by a manager and its clones and cursors.
@@ -259,6 +280,7 @@ impl Shared {
     pub(crate) fn new(cfg: Config) -> Arc<Self> {
         let mgr = claims::new_manager();
         let mode = cfg.mode;
+        let cfg_copy = cfg.clone();
         let shared = Arc::new(Shared {
             cfg,
             gran: sys::allocation_granularity() as u64,
@@ -277,6 +299,7 @@ impl Shared {
                 mapped: 0,
                 open_fds: 0,
                 stats: Stats::default(),
+                history: small::History::new(small::history_capacity(&cfg_copy)),
             }),
         });
         let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
@@ -395,6 +418,7 @@ impl Shared {
                         users: 0,
                         regions: BTreeMap::new(),
                         max_len: 0,
+                        reads: false,
                     },
                 );
                 st.by_ident.insert(ident, id);
@@ -510,6 +534,9 @@ impl Shared {
     /// (`size == 0`: at least one byte), pins it for the caller, and unpins `release` (the
     /// caller's previous region) in the same critical section. `hits` are the caller's local
     /// hits to account.
+    ///
+    /// `hint` says whether the request may be a small read (see `small.rs`): then, if its
+    /// window is cold, the answer is [`Answer::Read`], the bytes for the caller to read itself.
     pub(crate) fn obtain(
         &self,
         file: FileId,
@@ -517,7 +544,8 @@ impl Shared {
         size: u64,
         release: Option<RegionId>,
         hits: u64,
-    ) -> Result<Obtained> {
+        hint: small::Hint,
+    ) -> Result<Answer> {
         let mut st = self.lock();
         st.stats.hits += hits;
         if let Some(r) = release {
@@ -532,18 +560,80 @@ impl Shared {
                 st.pin(id);
                 st.stats.hits += 1;
                 let region = PinnedRegion::from_pinned(&st.regions[&id].region);
-                return Ok(Obtained {
+                return Ok(Answer::Mapped(Obtained {
                     region,
                     file_size: known,
-                });
+                }));
+            }
+            if let Some(plan) = self.plan_small_read(&mut st, file, offset, size, known, hint)? {
+                return Ok(Answer::Read(plan));
             }
         }
-        self.map_new(&mut st, file, offset, size)
+        // Read-ahead (off, see `READ_AHEAD`): the window a scan moves on to, with its pages.
+        let populate = READ_AHEAD
+            && matches!(
+                hint,
+                small::Hint::Read {
+                    sequential: true,
+                    ..
+                }
+            );
+        self.map_new(&mut st, file, offset, size, populate)
+            .map(Answer::Mapped)
+    }
+
+    /// The small-read decision for a request no live region covers (see `small.rs`): `None`
+    /// to map its window.
+    fn plan_small_read(
+        &self,
+        st: &mut State,
+        file: FileId,
+        offset: u64,
+        size: u64,
+        known: u64,
+        hint: small::Hint,
+    ) -> Result<Option<small::ReadPlan>> {
+        let cfg = &self.cfg;
+        let Some(begin_k) = small::window_of(cfg, offset, size, known, hint) else {
+            return Ok(None);
+        };
+        if !small::enabled(cfg, known) {
+            return Ok(None);
+        }
+        let key = (file, begin_k);
+        if !st.history.cold(key, hint) {
+            return Ok(None);
+        }
+        let (begin, len) = small::block(offset, size, known, hint);
+        let e = &st.files[&file];
+        if claims::claimed_elsewhere(e.ident, st.mgr) {
+            return Ok(None);
+        }
+        st.check_not_exclusive(file, begin, begin + len as u64)?;
+        st.ensure_fd(cfg, file)?;
+        let e = st.files.get_mut(&file).expect("live entry");
+        e.reads = true;
+        let fd = e.fd.clone().expect("ensured");
+        st.stats.small_reads += 1;
+        st.stats.small_read_bytes += len as u64;
+        Ok(Some(small::ReadPlan {
+            fd,
+            begin,
+            len,
+            file_size: known,
+        }))
     }
 
     /// Maps a new region for the request, after re-reading the file's size. Whatever fails, a
     /// descriptor opened for it does not outlive the failure unless a region needs it.
-    fn map_new(&self, st: &mut State, file: FileId, offset: u64, size: u64) -> Result<Obtained> {
+    fn map_new(
+        &self,
+        st: &mut State,
+        file: FileId,
+        offset: u64,
+        size: u64,
+        populate: bool,
+    ) -> Result<Obtained> {
         let e = &st.files[&file];
         if claims::claimed_elsewhere(e.ident, st.mgr) {
             return Err(Error::Busy {
@@ -553,7 +643,7 @@ impl Shared {
                 by: "another manager of this process writing to the same file",
             });
         }
-        let got = self.map_new_inner(st, file, offset, size);
+        let got = self.map_new_inner(st, file, offset, size, populate);
         if got.is_err() {
             st.close_fd_if_unneeded(file);
         }
@@ -566,6 +656,7 @@ impl Shared {
         file: FileId,
         offset: u64,
         size: u64,
+        populate: bool,
     ) -> Result<Obtained> {
         let cfg = &self.cfg;
         // The size is re-read at every new mapping.
@@ -618,7 +709,8 @@ impl Shared {
             Placement::Static => (0, file_size),
         };
         st.check_not_exclusive(file, begin, begin + len)?;
-        let (begin, map) = self.map_region(st, file, (begin, len), (offset, need), file_size)?;
+        let (begin, map) =
+            self.map_region(st, file, (begin, len), (offset, need), file_size, populate)?;
         let len = map.len() as u64;
         st.make_room(cfg, len, file);
         let id = st.new_id();
@@ -654,12 +746,13 @@ impl Shared {
         (begin, len): (u64, u64),
         (offset, need): (u64, u64),
         file_size: u64,
+        populate: bool,
     ) -> Result<(u64, Mapping)> {
         let (mode, guard) = (self.cfg.mode, self.cfg.sigbus_guard);
         let map = |st: &State, begin: u64, len: u64| match usize::try_from(len) {
             Ok(len) => {
                 let fd = st.files[&file].fd.as_ref().expect("ensured");
-                Mapping::map(fd, begin, len, mode, guard)
+                Mapping::map(fd, begin, len, mode, guard, populate)
             }
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
@@ -1482,7 +1575,7 @@ impl State {
     /// it whole.
     fn close_fd_if_unneeded(&mut self, file: FileId) {
         let e = &self.files[&file];
-        if e.regions.is_empty() || e.mapped_whole() {
+        if (e.regions.is_empty() && !(e.reads && e.users > 0)) || e.mapped_whole() {
             self.close_fd(file);
         }
     }
@@ -1514,6 +1607,9 @@ impl State {
             return;
         }
         let e = self.files.remove(&file).expect("live entry");
+        if e.reads {
+            self.history.forget_file(file);
+        }
         if self.by_ident.get(&e.ident) == Some(&file) {
             self.by_ident.remove(&e.ident);
         }

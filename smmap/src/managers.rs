@@ -80,6 +80,7 @@ pub struct ManagerBuilder<M> {
     max_files: Option<usize>,
     mode: MapMode,
     sigbus_guard: bool,
+    small_reads: Option<bool>,
     _kind: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -92,6 +93,7 @@ impl<M> ManagerBuilder<M> {
             max_files: None,
             mode: MapMode::ReadOnly,
             sigbus_guard: true,
+            small_reads: None,
             _kind: std::marker::PhantomData,
         }
     }
@@ -169,6 +171,7 @@ impl<M> ManagerBuilder<M> {
             max_files,
             mode: self.mode,
             sigbus_guard: self.sigbus_guard,
+            small_reads: self.small_reads,
         })
     }
 }
@@ -186,6 +189,33 @@ impl ManagerBuilder<SlidingWindowMapManager> {
     /// (see [`SlidingWindowMapManager`]).
     pub fn window_size(mut self, bytes: usize) -> Self {
         self.window_size = Some(bytes);
+        self
+    }
+
+    /// Whether small reads of cold windows are served by reading them instead of mapping
+    /// (default `None`: when the budget of mapped bytes is smaller than the file).
+    ///
+    /// A small read is a read-only request of 1 to 64 KiB (at most half a window) whose window
+    /// is neither mapped nor *hot*: requested at least four times recently (a ghost history of
+    /// as many windows as the budget holds, as 2Q and ARC keep one; repeated requests of one
+    /// window by one cursor count once). Instead of mapping the window (an `mmap`, page faults
+    /// and later an `munmap`: about 16 µs), the cursor reads the request, rounded out to 64
+    /// bytes (4 KiB blocks in a run of reads of one window), into a buffer of its own with one
+    /// `pread` (about the cost of a `pread` of those bytes); requests inside those bytes are
+    /// then served from them, through every read path, as from a region; the window is mapped
+    /// once it turns hot. So random reads over a file larger than the budget run at about
+    /// `pread`'s speed, and a binary search over an index keeps its hot top levels mapped and
+    /// reads only the cold bottom. A scan (a request that continues where the cursor's window
+    /// ends) maps; so do requests of size 0, writes, claims and guards
+    /// ([`pin`](crate::WindowCursor::pin)). [`WindowCursor::region`](crate::WindowCursor::region)
+    /// is `None` while a cursor holds such bytes; [`Stats::small_reads`] and
+    /// [`Stats::small_read_bytes`] count them. The bytes are a copy: a change another process
+    /// makes to the file shows at the cursor's next read outside them.
+    ///
+    /// `Some(true)` forces small reads on (whatever the budget), `Some(false)` off. They never
+    /// apply to writable managers, whose cursors must see each other's writes at once.
+    pub fn small_reads(mut self, on: Option<bool>) -> Self {
+        self.small_reads = on;
         self
     }
 

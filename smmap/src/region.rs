@@ -417,8 +417,15 @@ impl PinnedRegion {
 /// A cursor's current region and what its hot path needs about it (start, length, address),
 /// without following the region pointer.
 ///
-/// Invariant: `len > 0` exactly when `pinned` is `Some`, and then `[ptr, ptr + len)` is the
-/// pinned region's mapping, readable while the pin lasts (and writable when `exclusive`).
+/// The window holds one of two kinds of content: a pinned region (`pinned` is `Some`), or bytes
+/// the cursor read itself into `own` (a *small read*, see `cursor.rs`; `pinned` is `None`). The
+/// hot path does not tell them apart: it checks `begin`/`len` and reads through `ptr`.
+///
+/// Invariant: when `len > 0`, either `pinned` is `Some` and `[ptr, ptr + len)` is the pinned
+/// region's mapping, readable while the pin lasts (and writable when `exclusive`), or `pinned`
+/// is `None`, `exclusive` is false, `len <= own.len()` and `ptr` is `own`'s address (`own` is
+/// not touched while `len > 0`: every method that changes it first sets `len` to 0). When
+/// `len == 0` nothing is read through `ptr`.
 #[derive(Debug)]
 pub(crate) struct Window {
     pinned: Option<PinnedRegion>,
@@ -429,6 +436,8 @@ pub(crate) struct Window {
     /// The loss of the region's bytes (see `intact`) was already reported to the cursor's
     /// user by a call that could not let go of the region.
     told: AtomicBool,
+    /// The bytes of the last small read (kept between reads to reuse the allocation).
+    own: Vec<u8>,
 }
 
 // SAFETY: `ptr` points into the mapping of the region `pinned` holds, which any thread may read
@@ -448,7 +457,49 @@ impl Window {
             ptr: NonNull::dangling(),
             exclusive: false,
             told: AtomicBool::new(false),
+            own: Vec::new(),
         }
+    }
+
+    /// Whether the window holds bytes the cursor read itself (no region).
+    #[inline(always)]
+    pub(crate) fn is_owned(&self) -> bool {
+        self.len > 0 && self.pinned.is_none()
+    }
+
+    /// A buffer of `len` bytes to read the bytes of a small read into, after `take` (the
+    /// window then holds nothing until [`set_owned`](Self::set_owned)).
+    pub(crate) fn owned_buffer(&mut self, len: usize) -> &mut [u8] {
+        debug_assert!(self.pinned.is_none());
+        self.len = 0;
+        self.ptr = NonNull::dangling();
+        if self.own.len() < len {
+            self.own.resize(len, 0);
+        }
+        &mut self.own[..len]
+    }
+
+    /// Holds the first `len` bytes of the buffer of [`owned_buffer`](Self::owned_buffer)
+    /// as the bytes of the file from `begin`.
+    pub(crate) fn set_owned(&mut self, begin: u64, len: usize) {
+        debug_assert!(self.pinned.is_none());
+        assert!(len <= self.own.len());
+        self.begin = begin;
+        self.len = len as u64;
+        self.exclusive = false;
+        self.ptr = NonNull::new(self.own.as_mut_ptr()).unwrap_or(NonNull::dangling());
+    }
+
+    /// A copy of the window's own bytes, for a clone of its cursor (empty if it holds a
+    /// region or nothing).
+    pub(crate) fn clone_owned(&self) -> Window {
+        let mut w = Window::empty();
+        if self.is_owned() {
+            let n = self.len as usize;
+            w.owned_buffer(n).copy_from_slice(&self.own[..n]);
+            w.set_owned(self.begin, n);
+        }
+        w
     }
 
     /// File offset of the region's first byte (0 without one).
@@ -512,6 +563,7 @@ impl Window {
     pub(crate) fn take(&mut self) -> Option<(PinnedRegion, bool)> {
         let excl = std::mem::replace(&mut self.exclusive, false);
         *self.told.get_mut() = false;
+        // Own bytes (if any) are kept allocated for the next small read.
         self.len = 0;
         self.begin = 0;
         self.ptr = NonNull::dangling();
@@ -540,13 +592,14 @@ impl Window {
     #[inline(always)]
     pub(crate) fn slice(&self, rel: usize, len: usize) -> &[u8] {
         assert!(rel as u64 <= self.len && len as u64 <= self.len - rel as u64);
-        // SAFETY: `[rel, rel + len)` lies inside the mapping of `len` bytes at `ptr` (checked
-        // above; without a region `self.len == 0` and so `len == 0`, and a dangling pointer is
-        // valid for an empty slice). The mapping stays mapped while the region is pinned, and
-        // unpinning needs `&mut self`, which ends this borrow first. No `&mut` to these bytes
-        // exists meanwhile: writers hold exclusive claims, which the manager refuses while
-        // another view pins overlapping bytes, and this window's own mutable slices borrow it
-        // mutably.
+        // SAFETY: `[rel, rel + len)` lies inside the `self.len` bytes at `ptr` (checked above;
+        // with `self.len == 0`, `len == 0`, and a dangling pointer is valid for an empty
+        // slice). With a region, they are its mapping, which stays mapped while the region is
+        // pinned, and unpinning needs `&mut self`, which ends this borrow first; no `&mut` to
+        // these bytes exists meanwhile: writers hold exclusive claims, which the manager
+        // refuses while another view pins overlapping bytes, and this window's own mutable
+        // slices borrow it mutably. Without a region, they are the first `self.len` bytes of
+        // `own` (see the invariant), which is only changed through `&mut self`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().wrapping_add(rel), len) }
     }
 
@@ -579,7 +632,10 @@ impl Window {
     /// If the region is not held for writing or the range is not inside it.
     #[inline]
     pub(crate) fn slice_mut(&mut self, rel: usize, len: usize) -> &mut [u8] {
-        assert!(self.exclusive, "a mutable view needs an exclusive claim");
+        assert!(
+            self.exclusive && self.pinned.is_some(),
+            "a mutable view needs an exclusive claim"
+        );
         assert!(rel as u64 <= self.len && len as u64 <= self.len - rel as u64);
         // SAFETY: the range lies inside the mapping (checked above). The mapping is writable:
         // exclusive claims are granted only to managers that map files writable. The claim

@@ -130,18 +130,24 @@ pub(crate) struct Mapping {
 
 impl Mapping {
     /// Maps `len` bytes of `file` from `offset` (a multiple of the allocation granularity),
-    /// registered with the SIGBUS guard when `guard` is set (Unix; see `unix/sigbus.rs`).
+    /// registered with the SIGBUS guard when `guard` is set (Unix; see `unix/sigbus.rs`), with
+    /// its pages mapped at once when `populate` is set (`MAP_POPULATE` on Linux: read-ahead
+    /// for a scan, which then takes no page fault in the mapping; ignored elsewhere).
     pub(crate) fn map(
         file: &File,
         offset: u64,
         len: usize,
         mode: MapMode,
         guard: bool,
+        populate: bool,
     ) -> io::Result<Self> {
         debug_assert!(len > 0);
         debug_assert_eq!(offset % allocation_granularity() as u64, 0);
         let mut opts = MmapOptions::new();
         opts.offset(offset).len(len);
+        if populate {
+            opts.populate();
+        }
         let raw = match mode {
             MapMode::ReadOnly => opts.map_raw_read_only(file)?,
             MapMode::ReadWrite => opts.map_raw(file)?,

@@ -235,6 +235,8 @@ impl WindowCursor {
             return Err(zero_sized::<T>("a guard"));
         }
         self.record::<T>(offset)?;
+        // A guard keeps a region: the record is mapped even if it was a small read.
+        self.use_region_mapped(offset, T::SIZE)?;
         MappedRef::from_cursor(self, offset, T::SIZE)
     }
 
@@ -267,6 +269,9 @@ impl WindowCursor {
         count: usize,
     ) -> Result<MappedRef<[T]>> {
         let len = self.records::<T>(offset, count)?.len() * T::SIZE;
+        if len > 0 {
+            self.use_region_mapped(offset, len)?;
+        }
         MappedRef::from_cursor(self, offset, len)
     }
 

@@ -236,8 +236,9 @@ impl<T: MappedRecord> RecordTable<T> {
         let offset = self.base + i * size;
         // Out of bounds only if the file shrank since the table was made.
         self.cursor.place_whole(offset, T::SIZE)?;
-        let r = self.cursor.current_region().expect("positioned above");
-        let (begin, end) = (r.begin, r.end());
+        // The region, or the bytes of a small read, that the cursor holds.
+        let begin = self.cursor.window_begin();
+        let end = begin + self.cursor.window_bytes().len() as u64;
         // Records whose bytes lie entirely inside [begin, end).
         let first = begin.saturating_sub(self.base).div_ceil(size);
         let last = ((end - self.base) / size).min(self.len);
