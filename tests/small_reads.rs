@@ -164,9 +164,10 @@ fn a_small_read_has_no_region() {
 #[test]
 fn a_window_is_mapped_once_hot() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, data) = random_file(dir.path(), "data", 1 << 20, 5);
     let man = manager(Some(true));
     let w = man.window_size() as u64;
+    // Room for the far requests below (up to window 7), whatever the granularity.
+    let (path, data) = random_file(dir.path(), "data", 8 * w as usize, 5);
     let mut a = man.make_cursor(&path).unwrap();
     // Requests of one window alternating with requests of others: each is a use (a run of
     // requests of one window by one cursor would count once).
@@ -224,8 +225,9 @@ fn a_binary_search_maps_the_top_levels_and_reads_the_bottom() {
     let mut r = rng(13);
     let keys: Vec<u64> = (0..lookups).map(|_| r.random_range(0..n)).collect();
     let run = |small: Option<bool>| {
-        // Room for the windows of the first three levels of the search (7 windows).
-        let w = 16 * smmap::allocation_granularity();
+        // Room for the windows of the first three levels of the search (7 windows), in a
+        // budget smaller than the index whatever the granularity.
+        let w = (64 << 10).max(2 * smmap::allocation_granularity());
         let man = SlidingWindowMapManager::builder()
             .window_size(w)
             .max_memory_size(8 * w)
@@ -259,7 +261,9 @@ fn a_binary_search_maps_the_top_levels_and_reads_the_bottom() {
     assert!(on.small_reads > 0 && off.small_reads == 0);
     // Mapping every cold window maps about once per search; small reads map a few hot ones.
     assert!(off.maps >= lookups as u64, "{off:?}");
-    assert!(on.maps * 3 < off.maps, "on {on:?}\noff {off:?}");
+    // (At least 3x fewer with 64 KiB windows, 2.6x with Windows' 128 KiB: hot windows beyond
+    // the budget displace each other, see `smmap/src/small.rs`, "Limits".)
+    assert!(on.maps * 2 < off.maps, "on {on:?}\noff {off:?}");
 }
 
 #[test]
