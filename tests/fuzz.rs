@@ -14,7 +14,13 @@ fn inputs() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // A fixed seed: the same cases in every run, so that what CI checks is what was checked
+    // here (the fuzzers explore; see `fuzz/`).
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_f022),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn record_reads_match_the_bytes(data in inputs()) {
