@@ -10,7 +10,7 @@ use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
-use common::{in_child, random_bytes, run_child, run_child_to_death};
+use common::{child_output, in_child, random_bytes, run_child};
 use smmap::{
     Error, MappedRecord, RecordTable, SlidingWindowMapBuffer, SlidingWindowMapManager,
     StaticWindowMapManager, WindowCursor,
@@ -338,7 +338,7 @@ fn foreign_or_unguarded(guarded: bool) {
 }
 
 fn dies_of_sigbus(test: &str) {
-    let (status, text) = run_child_to_death(test);
+    let (status, text) = child_output(test);
     assert_eq!(
         status.signal(),
         Some(libc::SIGBUS),

@@ -43,27 +43,14 @@ pub(crate) fn scale() -> usize {
 /// Runs one test of this binary again in a child process (for tests that change process
 /// limits, or whose failure would be a crash) and checks that it passed.
 pub(crate) fn run_child(test: &str) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("SMMAP_CHILD", test)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "child failed ({:?}):\n{text}",
-        out.status
-    );
+    let (status, text) = child_output(test);
+    assert!(status.success(), "child failed ({status:?}):\n{text}");
     assert!(text.contains("1 passed"), "child ran no test:\n{text}");
 }
 
-/// Runs one test of this binary again in a child process that is expected to die: returns
-/// how it ended and what it printed.
-pub(crate) fn run_child_to_death(test: &str) -> (std::process::ExitStatus, String) {
+/// Runs one test of this binary again in a child process: returns how it ended (for tests
+/// whose child is expected to die) and what it printed.
+pub(crate) fn child_output(test: &str) -> (std::process::ExitStatus, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env("SMMAP_CHILD", test)
