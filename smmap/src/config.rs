@@ -90,7 +90,9 @@ pub struct RegionInfo {
     pub ofs_begin: u64,
     /// Length of the region in bytes.
     pub size: usize,
-    /// 1 for the manager plus 1 per cursor or guard using the region.
+    /// 1 for the manager plus 1 per cursor or guard using the region. Exact for the cursors
+    /// and guards of the calling thread; cursors of other threads that switch windows
+    /// meanwhile may or may not be counted (a snapshot).
     pub client_count: usize,
 }
 

@@ -122,21 +122,53 @@ impl WindowCursor {
                 return Ok(self.win.slice(rel as usize, want));
             }
         }
+        self.use_region_switch(offset, size)
+    }
+
+    /// A request outside the current region: the next fastest, another window already
+    /// mapped, switched to without the lock; or else the slow path.
+    #[inline(never)]
+    fn use_region_switch(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
+        let need = (size as u64).max(1);
+        if self.switch_fast(offset, need) {
+            let rest = self.win.begin() + self.win.len() - offset;
+            let want = if size == 0 { rest } else { need };
+            self.ofs = offset;
+            self.size = want as usize;
+            return Ok(self
+                .win
+                .slice((offset - self.win.begin()) as usize, want as usize));
+        }
         self.use_region_slow(offset, size, true)
     }
 
+    /// Switches to another window of the file that is mapped and holds
+    /// `[offset, offset + need)`, without the manager's lock (see `region.rs`): a few loads and
+    /// two stores, no read-modify-write. Only for requests inside the file as last read (the
+    /// others may need its size read again), and not while the cursor holds its window for
+    /// writing or by a count.
+    #[inline(always)]
+    fn switch_fast(&mut self, offset: u64, need: u64) -> bool {
+        let ok = !self.win.is_exclusive()
+            && need <= self.file_size.saturating_sub(offset)
+            && self.win.try_switch(&self.table, offset, need);
+        self.hits += u64::from(ok);
+        ok
+    }
+
     /// What the manager is told about a request the current window does not serve.
-    fn hint(&self, offset: u64, size: usize, small_ok: bool) -> Hint {
+    /// `prev`: the window the cursor held, as `(begin, len, is_owned)`.
+    fn hint(&self, offset: u64, size: usize, small_ok: bool, prev: (u64, u64, bool)) -> Hint {
         if !small_ok {
             return Hint::Map;
         }
-        let (begin, len) = (self.win.begin(), self.win.len());
+        let (begin, len, owned) = prev;
         let end = begin + len;
         // Continues where the window ends: starts at most its own length before that end.
         let sequential =
             len > 0 && offset >= begin && offset.saturating_add(size as u64) > end && offset <= end;
         let half = (self.man.cfg.window_size / 2).max(1) as u64;
-        let run = if self.win.is_owned() && offset / half == begin / half {
+        let run = if owned && offset / half == begin / half {
             self.run
         } else {
             0
@@ -149,6 +181,9 @@ impl WindowCursor {
     #[cold]
     #[inline(never)]
     fn use_region_slow(&mut self, offset: u64, size: usize, small_ok: bool) -> Result<&[u8]> {
+        // A tick of the recency clock: the window let go of below is stamped later than every
+        // window let go of before this call (see `region::PinCell::stamp`).
+        crate::region::now();
         if !self.win.intact() {
             if !self.win.told_lost() {
                 return Err(self.region_lost());
@@ -158,14 +193,13 @@ impl WindowCursor {
         // Another window of the file, already mapped: pinned without the manager's lock. Only
         // for requests inside the file as last read: the others may need the size re-read.
         let need = (size as u64).max(1);
-        if !self.win.is_exclusive()
-            && need <= self.file_size.saturating_sub(offset)
-            && let Some(p) = self.table.try_pin_window(offset, need)
-        {
-            if let Some((old, _)) = self.win.take() {
+        let lock_free = !self.win.is_exclusive() && need <= self.file_size.saturating_sub(offset);
+        let prev = (self.win.begin(), self.win.len(), self.win.is_owned());
+        let old = self.win.take();
+        if lock_free && self.win.switch(&self.table, offset, need) {
+            if let Some((old, _)) = old {
                 old.unpin();
             }
-            self.win.set(p);
             self.hits += 1;
             let want = if size == 0 {
                 self.win.begin() + self.win.len() - offset
@@ -178,8 +212,8 @@ impl WindowCursor {
                 .win
                 .slice((offset - self.win.begin()) as usize, want as usize));
         }
-        let hint = self.hint(offset, size, small_ok);
-        let release = self.win.take().map(|(p, _)| p.get().id);
+        let hint = self.hint(offset, size, small_ok, prev);
+        let release = old.map(|(p, _)| p.get().id);
         let hits = std::mem::take(&mut self.hits);
         match self
             .man
@@ -443,6 +477,16 @@ impl WindowCursor {
         }
         self.use_region_mapped(offset, size)?;
         let id = self.win.region().expect("positioned").id;
+        if self.win.held_by_hazard() {
+            // The manager ends a claim by dropping a counted pin.
+            match self.man.pin_again(id) {
+                Ok(arc) => self.win.count_pin(PinnedRegion::from_pinned(&arc)),
+                Err(e) => {
+                    self.unuse_region();
+                    return Err(e);
+                }
+            }
+        }
         if let Err(e) = self.man.claim_exclusive(self.file, id) {
             self.unuse_region();
             return Err(e);
@@ -574,6 +618,24 @@ impl WindowCursor {
             let bytes = self.win.bytes_at(offset, T::SIZE).expect("held");
             let rec: &T = record::cast(bytes).expect("sized");
             self.hits += 1;
+            self.ofs = offset;
+            self.size = T::SIZE;
+            return self.checked(rec, offset);
+        }
+        self.record_switch::<T>(offset)
+    }
+
+    /// A record outside the current region: through another mapped window, switched to
+    /// without the lock, or else the slow path. Not inlined, so that the hit path stays small
+    /// in the caller's loop.
+    #[inline(never)]
+    fn record_switch<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        if T::SIZE > 0 && self.switch_fast(offset, T::SIZE as u64) {
+            let bytes = self
+                .win
+                .bytes_at(offset, T::SIZE)
+                .expect("switched to a holder");
+            let rec: &T = record::cast(bytes).expect("sized");
             self.ofs = offset;
             self.size = T::SIZE;
             return self.checked(rec, offset);
@@ -780,6 +842,9 @@ impl Clone for WindowCursor {
 impl Drop for WindowCursor {
     fn drop(&mut self) {
         let pinned = self.win.take().map(|(p, _)| p.get().id);
+        if let Some(h) = self.win.take_hazard() {
+            self.table.unregister(&h);
+        }
         self.man.release_user(self.file, pinned, self.hits);
     }
 }

@@ -104,8 +104,9 @@ struct RegionSlot {
 }
 
 impl RegionSlot {
+    /// Its holders: cursors and guards (see `Region::users`).
     fn pins(&self) -> usize {
-        self.region.cell().pins()
+        self.region.users()
     }
 }
 
@@ -217,6 +218,8 @@ struct State {
     stats: Stats,
     /// Recently requested cold windows, for the small-read decision (see `small.rs`).
     history: small::History,
+    /// Near the budget: the next mapping may evict (see `region::note_pressure`).
+    pressed: bool,
 }
 
 /// What the manager hands a new cursor.
@@ -268,6 +271,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
         claims::remove_manager(st.mgr);
+        region::note_pressure(&mut st.pressed, false);
         for e in st.files.values() {
             claims::unregister(e.ident, st.mgr);
         }
@@ -300,6 +304,7 @@ impl Shared {
                 open_fds: 0,
                 stats: Stats::default(),
                 history: small::History::new(small::history_capacity(&cfg_copy)),
+                pressed: false,
             }),
         });
         let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
@@ -836,8 +841,9 @@ impl Shared {
         }
         // Raised before looking: a cursor pinning bytes without the lock meanwhile either is
         // seen here or sees the gate (see `region.rs`).
-        e.table.raise_gate();
-        let others = slot.pins() > 1
+        let settled = e.table.raise_gate();
+        let others = !settled
+            || slot.pins() > 1
             || e.overlapping(begin, end)
                 .any(|id| id != region && st.regions[&id].pins() > 0);
         if others {
@@ -1075,7 +1081,8 @@ impl Shared {
         // changes, which cannot be moved. They are unmapped before the file is cut, with the
         // gate up so that no cursor pins one meanwhile.
         let table = st.files[&file].table.clone();
-        table.raise_gate();
+        // Unsettled hazards leave their regions pinned: `evict` refuses them.
+        let _ = table.raise_gate();
         let cut = st.give_up_past_locked(
             file,
             from,
@@ -1137,7 +1144,8 @@ impl claims::Peer for Shared {
             .collect();
         for f in ids {
             let table = st.files[&f].table.clone();
-            table.raise_gate();
+            // Unsettled hazards leave their regions pinned: `evict` refuses them.
+            let _ = table.raise_gate();
             let done = st.give_up_past_locked(
                 f,
                 from,
@@ -1485,6 +1493,15 @@ impl State {
     /// Unmaps least recently used unpinned regions until a new region of `len` bytes fits the
     /// byte and region budgets; counts the mapping as over budget if it still does not.
     fn make_room(&mut self, cfg: &Config, len: u64, keep: FileId) {
+        // Near the budget once this mapping and one more window would not fit: from then on
+        // the recency of every switch is stamped exactly.
+        let near = self
+            .mapped
+            .saturating_add(len)
+            .saturating_add(cfg.window_size as u64)
+            > cfg.max_memory as u64
+            || self.regions.len() + 2 > cfg.max_regions;
+        region::note_pressure(&mut self.pressed, near);
         loop {
             let over_mem = self.mapped.saturating_add(len) > cfg.max_memory as u64;
             let over_regions = self.regions.len() >= cfg.max_regions;

@@ -4,42 +4,73 @@
 //! # The protocol
 //!
 //! Every region has a [`PinCell`]: one atomic word `generation << 32 | DEAD | count` (the number
-//! of cursors and guards holding the region) and the time it was last let go of. A sliding
-//! manager's windows of the standard placement (window `k` starts at `k * window_size / 2`) have
-//! their cell in slot `k` of their file's [`WindowTable`]; the slot also holds a pointer to the
-//! region. Slots are never freed while the table lives (a slab: a slot is reused by the next
-//! window mapped at its place, with the next generation), and the table lives as long as any
-//! cursor of the file or region in it. Other regions (longer requests, the static manager's
-//! whole files, windows that do not fit the table) have a cell of their own.
+//! of guards, tables and cursors holding the region by a count) and the time it was last let go
+//! of. A sliding manager's windows of the standard placement (window `k` starts at
+//! `k * window_size / 2`) have their cell in slot `k` of their file's [`WindowTable`]; the slot
+//! also holds a pointer to the region. Slots are never freed while the table lives (a slab: a
+//! slot is reused by the next window mapped at its place, with the next generation), and the
+//! table lives as long as any cursor of the file or region in it. Other regions (longer
+//! requests, the static manager's whole files, windows that do not fit the table) have a cell
+//! of their own, and are only ever held by a count, taken under the manager's lock.
 //!
-//! - **Pinning without the lock** ([`PinCell::try_pin`]): a compare-and-swap from a live state to
-//!   the same state plus one. It fails on a dead cell (no region, or one being unmapped), and the
-//!   generation in the word keeps a cell that died and came back from being taken for the one
-//!   that was read. After pinning, the cursor checks the file's *writers gate* (below), then reads
-//!   the slot's region pointer (valid: it was set before the cell came alive, and is cleared only
-//!   after the cell died, which cannot happen while pinned) and re-checks that the region covers
-//!   the request; if not, it unpins and takes the locked path.
-//! - **Unmapping** ([`PinCell::try_kill`]): under the manager's lock, a compare-and-swap from
-//!   "live, count 0" to "dead". Once dead, no pin can succeed until the manager revives the cell
-//!   under its lock for a new region. So a region is unmapped only when no cursor holds it, and a
-//!   cursor never touches a region it has not pinned: the region's memory (the struct and the
-//!   mapping, both owned by the manager's registry) stays valid for every holder.
+//! A cursor holds a standard window it switched to without the lock by a **hazard** instead of
+//! a count: a word of its own ([`Hazard`], registered with the file's table) that names the slot
+//! and the generation it holds, `generation << 32 | (k + 1)`. A switch is then loads and plain
+//! stores: no read-modify-write, no full fence. That matters more than the few cycles a locked
+//! instruction costs: a locked instruction (like a full fence) waits for every earlier memory
+//! access, so a switch after a cache miss would wait for that miss, and random reads would lose
+//! the overlap of their misses that a raw map gets.
+//!
+//! - **Pinning without the lock** ([`WindowTable::probe`], [`WindowTable::pin`]): the cursor
+//!   reads the slot's state `s`; if it is live, it stores `tag(s, k)` in its hazard, executes a
+//!   *light barrier*, and reads the state again. If the state (without the count) is unchanged
+//!   and the writers gate (below) is down, the region is held: the slot's region pointer is valid
+//!   (set before the cell came alive in this generation, cleared only after it died, which it
+//!   cannot while the hazard is seen, below), and the cursor checks that the region covers the
+//!   request. Otherwise it clears its hazard and takes the locked path. Letting go is a store of
+//!   0 (release) to the hazard.
+//! - **Unmapping** ([`Region::try_retire`], under the manager's lock): a compare-and-swap of the
+//!   cell from "live, count 0" to "dead" ([`PinCell::try_kill`]), then a *heavy barrier*, then a
+//!   scan of the file's hazards for `tag(s, k)`. If one names the window, the kill is undone (the
+//!   same state back: nothing else changes a dead cell, only the manager, which holds the lock)
+//!   and the region stays; otherwise the slot's pointer is cleared and the region is unmapped.
+//! - **Why it holds**: the light and heavy barriers together act as a full fence between the
+//!   cursor's hazard store and its second state load, paired with one between the manager's
+//!   kill and its scan (Dekker's pattern). The heavy barrier makes every thread of the process
+//!   execute a full fence (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` on Linux,
+//!   `FlushProcessWriteBuffers` on Windows; see `sys`), so the light one only has to keep the
+//!   compiler from reordering; where the system has no such call (macOS, Linux without
+//!   `membarrier`), the light barrier is a full fence. So either the scan sees the hazard, and
+//!   the region stays, or the cursor's second load sees the kill, and it backs off: a cursor
+//!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
+//!   between its two loads while one slot is remapped 2^32 times to be fooled.
+//! - **Counted pins** (guards, tables, cursor clones, claims for writing: all under the lock)
+//!   are the cell's count; a kill needs it at 0. A cursor that claims its window for writing
+//!   first takes a counted pin on it and lets go of its hazard (the manager ends claims by
+//!   dropping a count).
 //! - **The writers gate** ([`WindowTable::writers`]): a count of the claims for writing (and of
-//!   resizes) in progress on the file. A claim raises it *before* it checks that no other view
-//!   overlaps the bytes it wants; a lock-free pin checks it *after* pinning. Both are sequentially
-//!   consistent, so either the claim sees the pin (and is refused) or the pin sees the gate (and
-//!   backs off to the locked path, which knows about claims). While the gate is up, every switch
-//!   of a cursor of that file takes the lock.
-//! - **Recency**: letting go of a region stamps its cell with [`now`] (the time-stamp counter on
-//!   x86-64, a process-wide counter elsewhere). The manager's LRU set is keyed by stamps that are
-//!   never later than a region's true last use; eviction pops the smallest key, and re-keys it if
-//!   the region was used since (or is in use) before looking again. The region it unmaps has the
-//!   smallest last-use stamp of all unused regions: exact when one thread works the manager, and
-//!   within the stamps' ordering under races.
+//!   resizes) in progress on the file. A claim raises it, executes a heavy barrier, and only then
+//!   checks that no other view (count or hazard) overlaps the bytes it wants; a cursor checks it
+//!   after its hazard store and light barrier. So either the claim sees the hazard (and is
+//!   refused) or the cursor sees the gate (and backs off to the locked path, which knows about
+//!   claims). While the gate is up, every switch of a cursor of that file takes the lock.
+//! - **Who holds a region** ([`Region::users`]): its count plus the hazards naming it. Exact for
+//!   the calling thread's own cursors and after a heavy barrier; a snapshot otherwise (as
+//!   `RegionInfo::client_count` documents).
+//! - **Recency**: letting go of a region stamps its cell ([`PinCell::stamp`]). While a manager is
+//!   near its budget (the next mapping may evict), every stamp is the next tick of a
+//!   process-wide clock ([`now`]) and the LRU order is exact for one thread, and within lost
+//!   updates of the clock under races. Otherwise a switch stamps the clock's current time, and
+//!   stores it only when it changes (a store in a switch costs a place in the store buffer until
+//!   the misses before it are done): uses between two ticks (every slow path ticks) are then not
+//!   ordered, which only matters once evictions start, and then the stamps are exact again. The
+//!   manager's LRU set is keyed by stamps never later than a region's last use; eviction pops the
+//!   smallest key, and re-keys it if the region was used since (or is in use) before looking
+//!   again.
 
 use std::ptr::NonNull;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::sys::Mapping;
 
@@ -50,19 +81,36 @@ const DEAD: u64 = 1 << 31;
 const COUNT: u64 = DEAD - 1;
 const GEN: u64 = 1 << 32;
 
-/// A clock for recency: increasing within a thread, and across threads as far as the machine
-/// keeps its time-stamp counters in step.
+/// The clock for recency (see [`now`]).
+static CLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// How many managers are near their budget: the next mapping of theirs may evict, so the
+/// order of last uses decides which region goes, and stamps must be exact (see
+/// [`PinCell::stamp`]).
+static PRESSED: AtomicUsize = AtomicUsize::new(0);
+
+/// The next tick of the clock for recency: a process-wide counter that each call advances
+/// with a plain load and store (no read-modify-write: a window switch must not wait for the
+/// memory accesses before it, which a locked instruction, or `rdtsc` on some machines, makes
+/// it do). Strictly increasing within a thread that is alone at it; when threads race, an
+/// update may be lost and a stamp repeat or fall slightly behind another thread's, which makes
+/// the LRU order approximate by that much, never unsound.
 #[inline]
 pub(crate) fn now() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: `rdtsc` is available on every x86-64 processor and has no preconditions.
-        unsafe { core::arch::x86_64::_rdtsc() }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        static CLOCK: AtomicU64 = AtomicU64::new(1);
-        CLOCK.fetch_add(1, Ordering::Relaxed)
+    let t = CLOCK.load(Ordering::Relaxed).wrapping_add(1);
+    CLOCK.store(t, Ordering::Relaxed);
+    t
+}
+
+/// Records whether a manager is near its budget (`on`), in its flag `pressed`.
+pub(crate) fn note_pressure(pressed: &mut bool, on: bool) {
+    if *pressed != on {
+        *pressed = on;
+        if on {
+            PRESSED.fetch_add(1, Ordering::Relaxed);
+        } else {
+            PRESSED.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -89,24 +137,6 @@ impl PinCell {
         }
     }
 
-    /// Pins a live cell without the lock; fails on a dead one.
-    #[inline]
-    pub(crate) fn try_pin(&self) -> bool {
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & DEAD != 0 || s & COUNT == COUNT {
-                return false;
-            }
-            match self
-                .state
-                .compare_exchange_weak(s, s + 1, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
-    }
-
     /// Pins a cell the caller knows to be live (under the manager's lock, which alone kills
     /// cells).
     pub(crate) fn pin_live(&self) {
@@ -117,7 +147,7 @@ impl PinCell {
     /// Lets go of one pin, stamping the cell's recency.
     #[inline]
     pub(crate) fn unpin(&self) {
-        self.last_use.store(now(), Ordering::Relaxed);
+        self.stamp();
         let prev = self.state.fetch_sub(1, Ordering::Release);
         debug_assert!(
             prev & COUNT > 0 && prev & DEAD == 0,
@@ -135,14 +165,41 @@ impl PinCell {
         self.last_use.load(Ordering::Relaxed)
     }
 
-    /// Kills an unpinned live cell, so that nothing can pin it; fails if it is pinned.
-    pub(crate) fn try_kill(&self) -> bool {
+    /// Kills an unpinned live cell, so that nothing can pin it; fails if it is pinned. Returns
+    /// the state it had, for [`undo_kill`](Self::undo_kill).
+    pub(crate) fn try_kill(&self) -> Option<u64> {
         let s = self.state.load(Ordering::Relaxed);
-        s & (DEAD | COUNT) == 0
+        (s & (DEAD | COUNT) == 0
             && self
                 .state
                 .compare_exchange(s, s | DEAD, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+                .is_ok())
+        .then_some(s)
+    }
+
+    /// Brings a cell killed by [`try_kill`](Self::try_kill) back to the state it had, same
+    /// generation (under the manager's lock, which alone changes dead cells: nothing changed it
+    /// meanwhile).
+    fn undo_kill(&self, prev: u64) {
+        debug_assert_eq!(self.state.load(Ordering::Relaxed), prev | DEAD);
+        self.state.store(prev, Ordering::Release);
+    }
+
+    /// Records a use of the region now (a cursor leaving it). While some manager is near its
+    /// budget, with the next tick of the clock: the LRU order is exact. Otherwise with the
+    /// clock's current time, and only if the stamp changes: then no eviction is due, the order
+    /// of uses between two ticks (the managers' slow paths tick) is not kept, and a switch of
+    /// windows stores nothing here.
+    #[inline(always)]
+    fn stamp(&self) {
+        if PRESSED.load(Ordering::Relaxed) != 0 {
+            self.last_use.store(now(), Ordering::Relaxed);
+        } else {
+            let t = CLOCK.load(Ordering::Relaxed);
+            if self.last_use.load(Ordering::Relaxed) != t {
+                self.last_use.store(t, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Brings a dead cell back, pinned once, with the next generation.
@@ -162,17 +219,44 @@ struct Slot {
     region: AtomicPtr<Region>,
 }
 
+/// A cursor's announcement of the standard window it holds without a count (see the module
+/// docs): `generation << 32 | (slot + 1)`, 0 for none. On a cache line of its own: written by
+/// its cursor on every switch, read only by the manager's scans.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct Hazard(AtomicU64);
+
+impl Hazard {
+    /// Lets go of the window announced (the caller reads nothing of it afterwards).
+    #[inline]
+    fn clear(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+/// The hazard value naming slot `k` in the generation of cell state `state`.
+#[inline(always)]
+fn tag(state: u64, k: usize) -> u64 {
+    (state & !(DEAD | COUNT)) | (k as u64 + 1)
+}
+
 /// A file's standard windows, by index, for switches without the lock (see the module docs).
 #[derive(Debug)]
 pub(crate) struct WindowTable {
     /// Half the window size (0: no windows here, as for the static manager).
     half: u64,
+    /// `log2(half)` when `half` is a power of two (a shift instead of a division, whose
+    /// latency a switch would wait for), else `u32::MAX`.
+    shift: u32,
     /// The standard window length.
     window: u64,
     slots: Box<[Slot]>,
     /// Claims for writing and resizes in progress on the file: while not 0, cursors switch
     /// windows through the manager's lock.
     pub(crate) writers: AtomicU64,
+    /// The hazards of the file's cursors (each registers one on its first switch without the
+    /// lock). Locked only to register, unregister and scan, never on a switch.
+    hazards: Mutex<Vec<Arc<Hazard>>>,
 }
 
 /// Slots of a table at most (beyond, windows are found through the lock).
@@ -182,6 +266,8 @@ impl WindowTable {
     /// A table for a file of `size` bytes with windows of `window` bytes (0: none), with room
     /// for the file to double.
     pub(crate) fn new(window: u64, size: u64) -> Arc<Self> {
+        // Before any cursor can announce a hazard in the table.
+        crate::sys::init_barriers();
         let half = window / 2;
         let n = size
             .saturating_mul(2)
@@ -189,6 +275,11 @@ impl WindowTable {
             .map_or(0, |n| (n + 2).min(MAX_SLOTS));
         Arc::new(WindowTable {
             half,
+            shift: if half.is_power_of_two() {
+                half.trailing_zeros()
+            } else {
+                u32::MAX
+            },
             window,
             slots: (0..n)
                 .map(|_| Slot {
@@ -197,12 +288,47 @@ impl WindowTable {
                 })
                 .collect(),
             writers: AtomicU64::new(0),
+            hazards: Mutex::new(Vec::new()),
         })
     }
 
-    /// Raises the writers gate (see the module docs).
-    pub(crate) fn raise_gate(&self) {
+    /// A hazard for a new cursor of the file, scanned by the manager until it is
+    /// [`unregister`](Self::unregister)ed.
+    pub(crate) fn register(&self) -> Arc<Hazard> {
+        let h = Arc::new(Hazard::default());
+        lock_hazards(&self.hazards).push(h.clone());
+        h
+    }
+
+    /// Stops scanning a hazard (its cursor is going away; it announces nothing).
+    pub(crate) fn unregister(&self, h: &Arc<Hazard>) {
+        debug_assert_eq!(
+            h.0.load(Ordering::Relaxed),
+            0,
+            "a hazard unregistered in use"
+        );
+        let mut v = lock_hazards(&self.hazards);
+        if let Some(i) = v.iter().position(|x| Arc::ptr_eq(x, h)) {
+            v.swap_remove(i);
+        }
+    }
+
+    /// How many cursors announce `tag`. Exact for the calling thread's own cursors; for other
+    /// threads' only after a [`heavy_barrier`](crate::sys::heavy_barrier).
+    fn holders(&self, tag: u64) -> usize {
+        lock_hazards(&self.hazards)
+            .iter()
+            .filter(|h| h.0.load(Ordering::Acquire) == tag)
+            .count()
+    }
+
+    /// Raises the writers gate (see the module docs). `false` if the process-wide barrier
+    /// that makes the cursors' hazards visible failed (it cannot once set up): the caller then
+    /// refuses claims, as if the bytes were in use.
+    #[must_use]
+    pub(crate) fn raise_gate(&self) -> bool {
         self.writers.fetch_add(1, Ordering::SeqCst);
+        crate::sys::heavy_barrier()
     }
 
     /// Lowers the writers gate.
@@ -224,40 +350,69 @@ impl WindowTable {
         (k < self.slots.len()).then_some(k)
     }
 
-    /// Pins, without the lock, a window that holds `[offset, offset + need)`, if one is mapped
-    /// and no writer is at work on the file: window `offset / half`, or else the one before it
-    /// (whose second half holds `offset`; the locked path serves requests from it too).
-    #[inline]
-    pub(crate) fn try_pin_window(&self, offset: u64, need: u64) -> Option<PinnedRegion> {
-        if self.half == 0 {
-            return None;
+    /// Stamps the use of the window in slot `k` (a cursor leaving it, see [`now`]).
+    #[inline(always)]
+    fn stamp(&self, k: u32) {
+        if let Some(slot) = self.slots.get(k as usize) {
+            slot.cell.stamp();
         }
-        let k = usize::try_from(offset / self.half).ok()?;
-        self.try_pin_slot(k, offset, need)
-            .or_else(|| self.try_pin_slot(k.checked_sub(1)?, offset, need))
     }
 
-    #[inline]
-    fn try_pin_slot(&self, k: usize, offset: u64, need: u64) -> Option<PinnedRegion> {
-        let slot = self.slots.get(k)?;
-        if !slot.cell.try_pin() {
+    /// The slot of a live window that would hold `[offset, offset + need)`, and its state:
+    /// window `offset / half`, or else the one before it (whose second half holds `offset`;
+    /// the locked path serves requests from it too). Reads nothing but the slots' states: the
+    /// region is only known to cover the request once pinned ([`pin`](Self::pin)).
+    #[inline(always)]
+    fn probe(&self, offset: u64, need: u64) -> Option<(usize, u64)> {
+        let k = if self.shift != u32::MAX {
+            offset >> self.shift
+        } else {
+            offset.checked_div(self.half)?
+        };
+        let k = usize::try_from(k).ok()?;
+        let s = self.slots.get(k)?.cell.state.load(Ordering::Acquire);
+        if s & DEAD == 0 {
+            return Some((k, s));
+        }
+        let k = k.checked_sub(1)?;
+        if offset.saturating_add(need) > k as u64 * self.half + self.window {
             return None;
         }
-        if self.writers.load(Ordering::SeqCst) != 0 {
-            slot.cell.unpin();
-            return None;
-        }
-        let p = NonNull::new(slot.region.load(Ordering::Acquire));
-        let pinned = p.map(|region| PinnedRegion { region });
-        match pinned {
-            // A region the SIGBUS guard poisoned is left to the locked path, which replaces it.
-            Some(r) if r.covers(offset, need) && !r.get().map.poisoned() => Some(r),
-            _ => {
-                slot.cell.unpin();
-                None
+        let s = self.slots[k].cell.state.load(Ordering::Acquire);
+        (s & DEAD == 0).then_some((k, s))
+    }
+
+    /// Pins the window of slot `k`, found live in state `s` by [`probe`](Self::probe), through
+    /// `hz` (whatever it announced is let go of), if it is still that window, no writer is at
+    /// work on the file, and it holds `[offset, offset + need)`. On `None`, `hz` announces
+    /// nothing.
+    #[inline(always)]
+    fn pin(&self, k: usize, s: u64, offset: u64, need: u64, hz: &Hazard) -> Option<PinnedRegion> {
+        let slot = &self.slots[k];
+        hz.0.store(tag(s, k), Ordering::Relaxed);
+        // Orders the announcement before the loads below, against the manager's heavy barrier
+        // between a kill (or the gate) and its scan.
+        crate::sys::light_barrier();
+        let again = slot.cell.state.load(Ordering::Acquire);
+        if again & !COUNT == s & !COUNT && self.writers.load(Ordering::Relaxed) == 0 {
+            // Valid: set before the cell came alive in this generation, cleared only after it
+            // died, which it cannot while the hazard is seen (see the module docs).
+            if let Some(region) = NonNull::new(slot.region.load(Ordering::Acquire)) {
+                let r = PinnedRegion { region };
+                // A region the SIGBUS guard poisoned is left to the locked path.
+                if r.covers(offset, need) && !r.get().map.poisoned() {
+                    return Some(r);
+                }
             }
         }
+        hz.clear();
+        None
     }
+}
+
+fn lock_hazards(m: &Mutex<Vec<Arc<Hazard>>>) -> std::sync::MutexGuard<'_, Vec<Arc<Hazard>>> {
+    // The list stays consistent whatever panicked while it was locked (a push or a removal).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Where a region's pin cell lives.
@@ -325,18 +480,46 @@ impl Region {
         }
     }
 
-    /// Kills the region's cell if it is unpinned (see [`PinCell::try_kill`]) and takes it out of
-    /// its table: after `true`, nothing can pin it, and the manager may unmap it.
+    /// Kills the region's cell if nothing holds it (no count, no hazard: see the module docs)
+    /// and takes it out of its table: after `true`, nothing can pin it, and the manager may
+    /// unmap it. Under the manager's lock.
     pub(crate) fn try_retire(&self) -> bool {
-        if !self.cell().try_kill() {
-            return false;
+        match &self.cell {
+            CellHome::Own(c) => c.try_kill().is_some(),
+            CellHome::Slot(t, k) => {
+                let slot = &t.slots[*k];
+                let live = slot.cell.state.load(Ordering::Relaxed);
+                // A hazard this thread can see already: no need for the barrier.
+                if t.holders(tag(live, *k)) > 0 {
+                    return false;
+                }
+                let Some(prev) = slot.cell.try_kill() else {
+                    return false;
+                };
+                // Every cursor that announced this window before the kill is seen now; every
+                // later one sees the kill and backs off.
+                if !crate::sys::heavy_barrier() || t.holders(tag(prev, *k)) > 0 {
+                    slot.cell.undo_kill(prev);
+                    return false;
+                }
+                slot.region.store(std::ptr::null_mut(), Ordering::Release);
+                true
+            }
         }
-        if let CellHome::Slot(t, k) = &self.cell {
-            t.slots[*k]
-                .region
-                .store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// How many cursors and guards hold the region: its count and the hazards that name it.
+    /// Exact for the calling thread's cursors, and for all once the gate is up; otherwise a
+    /// snapshot.
+    pub(crate) fn users(&self) -> usize {
+        match &self.cell {
+            CellHome::Own(c) => c.pins(),
+            CellHome::Slot(t, k) => {
+                let cell = &t.slots[*k].cell;
+                let s = cell.state.load(Ordering::SeqCst);
+                (s & COUNT) as usize + t.holders(tag(s, *k))
+            }
         }
-        true
     }
 
     #[inline(always)]
@@ -438,7 +621,16 @@ pub(crate) struct Window {
     told: AtomicBool,
     /// The bytes of the last small read (kept between reads to reuse the allocation).
     own: Vec<u8>,
+    /// The cursor's hazard, once it switched windows without the lock (registered with its
+    /// file's table; the cursor unregisters it when it goes).
+    hazard: Option<Arc<Hazard>>,
+    /// With `pinned`: [`COUNTED`] if the region is held by a count, else the region's slot in
+    /// its table, held by `hazard` (letting go of it is a store to the hazard).
+    slot: u32,
 }
+
+/// [`Window::slot`] of a region held by a count.
+const COUNTED: u32 = u32::MAX;
 
 // SAFETY: `ptr` points into the mapping of the region `pinned` holds, which any thread may read
 // (a `Region` is `Sync`); mutable access needs `&mut Window` and an exclusive claim, so sending
@@ -458,6 +650,87 @@ impl Window {
             exclusive: false,
             told: AtomicBool::new(false),
             own: Vec::new(),
+            hazard: None,
+            slot: COUNTED,
+        }
+    }
+
+    /// Switches, without the lock, to the window of `table` that holds
+    /// `[offset, offset + need)`, if it is mapped: the window switch of the cursor's fast path.
+    /// Refused (`false`, the window unchanged) while the window holds a counted pin or no
+    /// hazard is registered yet; on a failure after the window was let go of, `false` with
+    /// the window empty.
+    #[inline(always)]
+    pub(crate) fn try_switch(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
+        if self.pinned.is_some() && self.slot == COUNTED {
+            return false;
+        }
+        let Some(hz) = &self.hazard else {
+            return false;
+        };
+        let Some((k, s)) = table.probe(offset, need) else {
+            return false;
+        };
+        // Letting go of the window: its use is stamped; the hazard's next store releases it.
+        if self.pinned.is_some() {
+            table.stamp(self.slot);
+        }
+        match table.pin(k, s, offset, need, hz) {
+            Some(p) => {
+                // Only what changes is stored: a switch waits for nothing, but each store takes
+                // a place in the processor's store buffer until the reads before it are done.
+                // The window is not exclusive (a hazard never holds a window for writing) and
+                // not `told` unless a loss was reported.
+                debug_assert!(!self.exclusive);
+                let r = p.get();
+                self.begin = r.begin;
+                self.len = r.len() as u64;
+                self.ptr = r.map.ptr();
+                self.pinned = Some(p);
+                self.slot = k as u32;
+                if *self.told.get_mut() {
+                    *self.told.get_mut() = false;
+                }
+                true
+            }
+            None => {
+                self.pinned = None;
+                self.take();
+                false
+            }
+        }
+    }
+
+    /// As [`try_switch`](Self::try_switch), for the slow path: registers the hazard first if
+    /// needed. The caller has let go of the window's region (`take`).
+    pub(crate) fn switch(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
+        debug_assert!(self.pinned.is_none());
+        if self.hazard.is_none() {
+            self.hazard = Some(table.register());
+        }
+        self.try_switch(table, offset, need)
+    }
+
+    /// The cursor's hazard, to unregister when the cursor goes (after `take`).
+    pub(crate) fn take_hazard(&mut self) -> Option<Arc<Hazard>> {
+        debug_assert!(self.pinned.is_none());
+        self.hazard.take()
+    }
+
+    /// Whether the region is held by the hazard rather than by a count: a claim for writing
+    /// needs a count (the manager ends it), see [`count_pin`](Self::count_pin).
+    pub(crate) fn held_by_hazard(&self) -> bool {
+        self.pinned.is_some() && self.slot != COUNTED
+    }
+
+    /// Replaces the hazard's hold on the region with a counted pin the caller took (under the
+    /// manager's lock, while the hazard kept the region alive).
+    pub(crate) fn count_pin(&mut self, counted: PinnedRegion) {
+        debug_assert!(self.held_by_hazard());
+        debug_assert!(self.pinned.is_some_and(|p| p.region == counted.region));
+        self.slot = COUNTED;
+        if let Some(h) = &self.hazard {
+            h.clear();
         }
     }
 
@@ -557,8 +830,9 @@ impl Window {
         self.exclusive = true;
     }
 
-    /// Takes the pinned region out (the caller lets go of the pin) and whether it was held for
-    /// writing.
+    /// Takes the pinned region out and whether it was held for writing; the caller lets go of
+    /// its pin. A region held by the hazard is let go of here (its use stamped), and `None`
+    /// returned: nothing is left to let go of.
     #[inline]
     pub(crate) fn take(&mut self) -> Option<(PinnedRegion, bool)> {
         let excl = std::mem::replace(&mut self.exclusive, false);
@@ -567,7 +841,18 @@ impl Window {
         self.len = 0;
         self.begin = 0;
         self.ptr = NonNull::dangling();
-        self.pinned.take().map(|p| (p, excl))
+        let pinned = self.pinned.take();
+        if pinned.is_some() && std::mem::replace(&mut self.slot, COUNTED) != COUNTED {
+            if let Some(p) = pinned {
+                p.get().cell().stamp();
+            }
+            if let Some(h) = &self.hazard {
+                // Nothing of the region is read after this.
+                h.clear();
+            }
+            return None;
+        }
+        pinned.map(|p| (p, excl))
     }
 
     /// Holds a region the caller has pinned (replacing none: `take` first).
@@ -580,6 +865,7 @@ impl Window {
         self.ptr = r.map.ptr();
         self.exclusive = false;
         *self.told.get_mut() = false;
+        self.slot = COUNTED;
         self.pinned = Some(pinned);
     }
 
@@ -649,19 +935,39 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A cursor's switch, without its window.
+    fn pin_window(
+        table: &WindowTable,
+        offset: u64,
+        need: u64,
+        hz: &Hazard,
+    ) -> Option<PinnedRegion> {
+        let (k, s) = table.probe(offset, need)?;
+        table.pin(k, s, offset, need, hz)
+    }
 
     #[test]
     fn cells_pin_kill_and_revive() {
         let c = PinCell::dead();
-        assert!(!c.try_pin(), "dead");
+        assert!(c.try_kill().is_none(), "dead");
         c.revive();
         assert_eq!(c.pins(), 1);
-        assert!(!c.try_kill(), "pinned");
-        assert!(c.try_pin());
+        assert!(c.try_kill().is_none(), "pinned");
+        c.pin_live();
         c.unpin();
         c.unpin();
-        assert!(c.try_kill());
-        assert!(!c.try_pin());
+        let live = c.try_kill().expect("unpinned");
+        assert!(c.try_kill().is_none(), "dead");
+        c.undo_kill(live);
+        assert_eq!(
+            c.state.load(Ordering::Relaxed),
+            live,
+            "the same generation again"
+        );
+        assert!(c.try_kill().is_some());
         let before = c.state.load(Ordering::Relaxed);
         c.revive();
         assert_ne!(
@@ -671,41 +977,101 @@ mod tests {
         );
     }
 
+    /// A window of a table whose every page holds its generation's byte, mapped anew (and the
+    /// old mapping unmapped) each time the manager's part retires it.
+    fn window(file: &std::fs::File, table: &Arc<WindowTable>, id: u64) -> Arc<Region> {
+        let len = table.window as usize;
+        let map = Mapping::map(file, 0, len, crate::config::MapMode::ReadOnly, false, false)
+            .expect("a mapping");
+        Region::new(0, id, map, table, len as u64)
+    }
+
+    /// The protocol of the module docs, at full speed: readers pin the window through their
+    /// hazards and read all of it while one thread retires, unmaps and remaps it as fast as it
+    /// can. A reader that held a retired window would read an unmapped page (and crash) or find
+    /// another region (or none) in the window's slot; neither happens, and both sides make progress.
     #[test]
-    fn pins_race_kills_without_losing_counts() {
-        let c = Arc::new(PinCell::pinned_once());
-        c.unpin();
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    let mut pinned = 0;
-                    for _ in 0..100_000 {
-                        if c.try_pin() {
-                            pinned += 1;
-                            c.unpin();
+    fn hazards_keep_windows_mapped_while_the_manager_retires_them() {
+        let gran = crate::sys::allocation_granularity();
+        let mut f = tempfile::tempfile().expect("a file");
+        f.write_all(&vec![0x5a; 2 * gran]).expect("written");
+        let table = WindowTable::new(2 * gran as u64, 2 * gran as u64);
+        let current = Mutex::new(Some(window(&f, &table, 0)));
+        let stop = AtomicBool::new(false);
+        let (reads, retires) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let hz = table.register();
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some(p) = pin_window(&table, gran as u64, 1, &hz) else {
+                            continue;
+                        };
+                        let r = p.get();
+                        // The cell may be dead for a moment (a kill being undone), but the
+                        // region is not retired: it is still the slot's.
+                        let in_slot = table.slots[0].region.load(Ordering::SeqCst);
+                        assert!(std::ptr::eq(in_slot, r), "a retired window is held");
+                        assert!(r.map.bytes().iter().all(|&b| b == 0x5a));
+                        hz.clear();
+                        reads.fetch_add(1, Ordering::Relaxed);
+                        // Let the window go for a moment, as a cursor reading elsewhere does.
+                        for _ in 0..2000 {
+                            std::hint::spin_loop();
                         }
                     }
-                    pinned
-                })
-            })
-            .collect();
-        let mut kills = 0u64;
-        while kills == 0 || !threads.iter().all(|t| t.is_finished()) {
-            if c.try_kill() {
-                kills += 1;
-                // Dead: no pin can succeed until it is revived.
-                assert_eq!(c.pins(), 0);
-                c.revive();
-                c.unpin();
+                    table.unregister(&hz);
+                });
             }
-            // Leave the cell alive most of the time.
-            for _ in 0..500 {
-                std::hint::spin_loop();
+            let t0 = std::time::Instant::now();
+            for id in 1.. {
+                if retires.load(Ordering::Relaxed) >= 2000 || t0.elapsed().as_secs() >= 5 {
+                    break;
+                }
+                let mut cur = current.lock().unwrap();
+                let r = cur.take().expect("a window");
+                r.cell().unpin();
+                if r.try_retire() {
+                    retires.fetch_add(1, Ordering::Relaxed);
+                    drop(r);
+                    *cur = Some(window(&f, &table, id));
+                } else {
+                    r.cell().pin_live();
+                    *cur = Some(r);
+                }
             }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let (reads, retires) = (reads.into_inner(), retires.into_inner());
+        assert!(reads > 0 && retires > 0, "reads {reads}, retires {retires}");
+        if let Some(r) = current.into_inner().unwrap() {
+            r.cell().unpin();
+            assert!(r.try_retire());
         }
-        let pinned: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        assert_eq!(c.pins(), 0, "every pin let go of");
-        assert!(pinned > 0 && kills > 0, "pinned {pinned}, kills {kills}");
+    }
+
+    #[test]
+    fn a_hazard_counts_as_a_user_and_keeps_its_window() {
+        let gran = crate::sys::allocation_granularity();
+        let mut f = tempfile::tempfile().expect("a file");
+        f.write_all(&vec![1; 2 * gran]).expect("written");
+        let table = WindowTable::new(2 * gran as u64, 2 * gran as u64);
+        let r = window(&f, &table, 0);
+        r.cell().unpin();
+        let hz = table.register();
+        let p = pin_window(&table, 0, 1, &hz).expect("pinned");
+        assert!(std::ptr::eq(p.get(), &*r));
+        assert_eq!(r.users(), 1);
+        assert!(!r.try_retire(), "held by the hazard");
+        hz.clear();
+        assert_eq!(r.users(), 0);
+        // The gate sends cursors to the locked path.
+        assert!(table.raise_gate());
+        assert!(pin_window(&table, 0, 1, &hz).is_none());
+        assert_eq!(hz.0.load(Ordering::Relaxed), 0, "nothing left announced");
+        table.lower_gate();
+        assert!(r.try_retire());
+        assert!(pin_window(&table, 0, 1, &hz).is_none(), "retired");
+        table.unregister(&hz);
     }
 }

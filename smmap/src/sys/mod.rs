@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -117,6 +118,44 @@ pub(crate) fn poison_seen() -> bool {
     {
         false
     }
+}
+
+/// Whether [`heavy_barrier`] interrupts every thread of the process (Linux's `membarrier`,
+/// Windows' `FlushProcessWriteBuffers`), so that [`light_barrier`] may be a compiler fence.
+/// Set once, by [`init_barriers`], before any cursor exists; never unset.
+static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+
+/// Sets up the process-wide barrier of [`heavy_barrier`] where the system has one (Linux
+/// registers the process for `MEMBARRIER_CMD_PRIVATE_EXPEDITED`). Called when a file's window
+/// table is made, under the manager's lock, before any cursor of the file can use it.
+pub(crate) fn init_barriers() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if imp::register_process_barrier() {
+            ASYMMETRIC.store(true, Ordering::SeqCst);
+        }
+    });
+}
+
+/// The reader's half of an asymmetric fence (see `region.rs`, "Pinning without the lock"):
+/// orders the reader's store before its later loads against every [`heavy_barrier`]. Where
+/// the system has a process-wide barrier, a compiler fence: the heavy side makes every thread
+/// execute a full fence instead. Elsewhere a full fence.
+#[inline(always)]
+pub(crate) fn light_barrier() {
+    if ASYMMETRIC.load(Ordering::Relaxed) {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The writer's half of an asymmetric fence: a full fence here, and, where the system has one,
+/// a full fence on every thread of the process that runs meanwhile. `false` if the process-wide
+/// barrier failed (it cannot once registered; the caller then treats every reader as present).
+pub(crate) fn heavy_barrier() -> bool {
+    fence(Ordering::SeqCst);
+    !ASYMMETRIC.load(Ordering::Relaxed) || imp::process_barrier()
 }
 
 /// One memory mapping of `len` bytes of a file.

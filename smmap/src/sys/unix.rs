@@ -51,6 +51,35 @@ pub(super) fn access_fits(file: &File, mode: MapMode) -> io::Result<bool> {
     })
 }
 
+/// Registers the process for `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` (Linux 4.14 and
+/// later); `false` where that is not available (other systems, seccomp filters, old kernels).
+pub(super) fn register_process_barrier() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+        membarrier_query().contains_command(MembarrierCommand::PrivateExpedited)
+            && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        false
+    }
+}
+
+/// A full memory barrier on every running thread of the process (only called once
+/// [`register_process_barrier`] succeeded).
+pub(super) fn process_barrier() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::thread::{MembarrierCommand, membarrier};
+        membarrier(MembarrierCommand::PrivateExpedited).is_ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        false
+    }
+}
+
 pub(super) const MAPPED_FILES_CAN_SHRINK: bool = true;
 
 pub(super) fn is_mapped_file_error(_: &io::Error) -> bool {

@@ -110,6 +110,18 @@ pub(super) fn access_fits(_file: &File, _mode: MapMode) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Windows always has `FlushProcessWriteBuffers`.
+pub(super) fn register_process_barrier() -> bool {
+    true
+}
+
+/// A full memory barrier on every running thread of the process.
+pub(super) fn process_barrier() -> bool {
+    // SAFETY: `FlushProcessWriteBuffers` has no arguments and no preconditions.
+    unsafe { windows_sys::Win32::System::Threading::FlushProcessWriteBuffers() };
+    true
+}
+
 pub(super) const MAPPED_FILES_CAN_SHRINK: bool = false;
 
 pub(super) fn is_mapped_file_error(e: &io::Error) -> bool {
