@@ -263,7 +263,11 @@ fn a_binary_search_maps_the_top_levels_and_reads_the_bottom() {
     assert!(off.maps >= lookups as u64, "{off:?}");
     // (At least 3x fewer with 64 KiB windows, 2.6x with Windows' 128 KiB: hot windows beyond
     // the budget displace each other, see `smmap/src/small.rs`, "Limits".)
-    assert!(on.maps * 2 < off.maps, "on {on:?}\noff {off:?}");
+    // Small reads map the few hot windows the budget holds, and admission keeps them: a
+    // window of a lower level, hot as it may turn, is used less often than they are (29 maps
+    // against 8,122 here with 64 KiB windows, see `smmap/src/small.rs`, "Admission").
+    assert!(on.maps * 20 < off.maps, "on {on:?}\noff {off:?}");
+    assert!(on.admissions_refused > 0, "{on:?}");
 }
 
 #[test]

@@ -81,6 +81,9 @@ pub struct Stats {
     pub small_reads: u64,
     /// Bytes read by small reads (each request rounded out to 64-byte lines or 4 KiB blocks).
     pub small_read_bytes: u64,
+    /// Windows that turned hot but were not mapped, because mapping them would have evicted a
+    /// region used more often (they are served by small reads meanwhile).
+    pub admissions_refused: u64,
 }
 
 /// A description of one region, from [`WindowCursor::region`](crate::WindowCursor::region).

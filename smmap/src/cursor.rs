@@ -164,9 +164,15 @@ impl WindowCursor {
         }
         let (begin, len, owned) = prev;
         let end = begin + len;
-        // Continues where the window ends: starts at most its own length before that end.
-        let sequential =
-            len > 0 && offset >= begin && offset.saturating_add(size as u64) > end && offset <= end;
+        // Continues where the window ends: starts at most its own length before that end. The
+        // bytes of a small read (a line or a block) are short: a request after them continues a
+        // scan only if it also starts where the previous request ended (the probes of a search
+        // narrowing down land next to their last bytes too).
+        let sequential = len > 0
+            && offset >= begin
+            && offset.saturating_add(size as u64) > end
+            && offset <= end
+            && (!owned || offset == self.ofs.saturating_add(self.size as u64));
         let half = (self.man.cfg.window_size / 2).max(1) as u64;
         let run = if owned && offset / half == begin / half {
             self.run

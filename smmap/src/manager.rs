@@ -220,6 +220,10 @@ struct State {
     history: small::History,
     /// Near the budget: the next mapping may evict (see `region::note_pressure`).
     pressed: bool,
+    /// Small-read decisions since the counts of uses were last halved.
+    decisions: u64,
+    /// The count of uses of the window just admitted, for its new region.
+    admitted_uses: Option<u32>,
 }
 
 /// What the manager hands a new cursor.
@@ -305,6 +309,8 @@ impl Shared {
                 stats: Stats::default(),
                 history: small::History::new(small::history_capacity(&cfg_copy)),
                 pressed: false,
+                decisions: 0,
+                admitted_uses: None,
             }),
         });
         let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
@@ -605,8 +611,9 @@ impl Shared {
         if !small::enabled(cfg, known) {
             return Ok(None);
         }
+        st.age_if_due();
         let key = (file, begin_k);
-        if !st.history.cold(key, hint) {
+        if !st.history.cold(key, hint) && st.admits(cfg, key) {
             return Ok(None);
         }
         let (begin, len) = small::block(offset, size, known, hint);
@@ -1391,6 +1398,11 @@ impl State {
 
     fn insert_region(&mut self, file: FileId, region: Arc<Region>) {
         let len = region.len() as u64;
+        // An admitted window starts with the uses its history counted, so that the next
+        // candidate has to beat them.
+        if let Some(uses) = self.admitted_uses.take() {
+            region.cell().set_uses(Some(uses));
+        }
         let key = region.cell().last_use();
         self.lru.insert((key, region.id));
         let e = self.files.get_mut(&file).expect("live entry");
@@ -1488,6 +1500,48 @@ impl State {
             }
         }
         false
+    }
+
+    /// Whether window `key`, hot by its history, is to be mapped (see `small.rs`,
+    /// "Admission"): when mapping it needs no eviction, or when it was used more often than the
+    /// region the eviction would unmap.
+    fn admits(&mut self, cfg: &Config, key: (FileId, u64)) -> bool {
+        let window = cfg.window_size as u64;
+        let full = self.mapped.saturating_add(window) > cfg.max_memory as u64
+            || self.regions.len() >= cfg.max_regions;
+        if !full {
+            return true;
+        }
+        let victim = self
+            .lru
+            .iter()
+            .take(small::VICTIMS_LOOKED_AT)
+            .map(|(_, id)| &self.regions[id])
+            .find(|slot| slot.pins() == 0 && !slot.private_dirty);
+        let Some(victim) = victim else {
+            return true;
+        };
+        let uses = self.history.uses(key).unwrap_or(0);
+        let admit = uses > victim.region.cell().uses();
+        if admit {
+            self.admitted_uses = Some(uses);
+        } else {
+            self.stats.admissions_refused += 1;
+        }
+        admit
+    }
+
+    /// Counts a small-read decision, and halves every count of uses (the history's and the
+    /// mapped regions') once `small::AGE_EVERY` decisions per entry of the history were taken.
+    fn age_if_due(&mut self) {
+        self.decisions += 1;
+        if self.decisions >= small::AGE_EVERY * self.history.capacity() as u64 {
+            self.decisions = 0;
+            self.history.age();
+            for slot in self.regions.values() {
+                slot.region.cell().set_uses(None);
+            }
+        }
     }
 
     /// Unmaps least recently used unpinned regions until a new region of `len` bytes fits the

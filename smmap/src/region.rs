@@ -69,7 +69,7 @@
 //!   again.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::sys::Mapping;
@@ -119,6 +119,11 @@ pub(crate) fn note_pressure(pressed: &mut bool, on: bool) {
 pub(crate) struct PinCell {
     state: AtomicU64,
     last_use: AtomicU64,
+    /// How often cursors switched to the region while a manager was near its budget, halved
+    /// now and then by the manager: the frequency its admission of new windows compares with
+    /// (see `small.rs`, "Admission"). Counted with a plain load and store: a lost update under
+    /// races only makes it approximate.
+    uses: AtomicU32,
 }
 
 impl PinCell {
@@ -126,6 +131,7 @@ impl PinCell {
         PinCell {
             state: AtomicU64::new(DEAD),
             last_use: AtomicU64::new(0),
+            uses: AtomicU32::new(0),
         }
     }
 
@@ -134,6 +140,7 @@ impl PinCell {
         PinCell {
             state: AtomicU64::new(1),
             last_use: AtomicU64::new(now()),
+            uses: AtomicU32::new(0),
         }
     }
 
@@ -185,6 +192,25 @@ impl PinCell {
         self.state.store(prev, Ordering::Release);
     }
 
+    /// Counts a use of the region for admission (a plain load and store, see `uses`).
+    #[inline(always)]
+    pub(crate) fn count_use(&self) {
+        let n = self.uses.load(Ordering::Relaxed);
+        self.uses.store(n.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// The uses counted since the region was mapped (halved by [`age`](Self::age)).
+    pub(crate) fn uses(&self) -> u32 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
+    /// Sets the count of uses (a window mapped with the count its history had), or halves it
+    /// (`None`, the manager's periodic aging).
+    pub(crate) fn set_uses(&self, uses: Option<u32>) {
+        let n = uses.unwrap_or_else(|| self.uses() / 2);
+        self.uses.store(n, Ordering::Relaxed);
+    }
+
     /// Records a use of the region now (a cursor leaving it). While some manager is near its
     /// budget, with the next tick of the clock: the LRU order is exact. Otherwise with the
     /// clock's current time, and only if the stamp changes: then no eviction is due, the order
@@ -194,6 +220,7 @@ impl PinCell {
     fn stamp(&self) {
         if PRESSED.load(Ordering::Relaxed) != 0 {
             self.last_use.store(now(), Ordering::Relaxed);
+            self.count_use();
         } else {
             let t = CLOCK.load(Ordering::Relaxed);
             if self.last_use.load(Ordering::Relaxed) != t {
@@ -207,6 +234,7 @@ impl PinCell {
         let s = self.state.load(Ordering::Relaxed);
         debug_assert_ne!(s & DEAD, 0);
         self.last_use.store(now(), Ordering::Relaxed);
+        self.uses.store(0, Ordering::Relaxed);
         let next = (s & !(DEAD | COUNT)).wrapping_add(GEN) | 1;
         self.state.store(next, Ordering::Release);
     }

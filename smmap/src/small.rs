@@ -24,6 +24,8 @@
 //!   writable manager always maps: a copy would go stale under another cursor's writes, which
 //!   a mapping shows at once.
 //! - A request that continues where the cursor's current window ends (a scan) maps its window.
+//!   After a small read, whose bytes are short, it must also start where the previous request
+//!   ended: the probes of a binary search narrowing down land next to their last bytes too.
 //! - Otherwise the window's entry in a *ghost history* decides: a bounded LRU set of recently
 //!   requested, unmapped windows ([`History`]; as many entries as the budget holds windows, 8
 //!   to 4,096), each with a count of its *uses*. A request of a window counts as a use unless
@@ -42,6 +44,21 @@
 //!   the hot path, tables, iterators and the buffer read them as they read a region, and
 //!   `region()` is `None`.
 //!
+//! # Admission
+//!
+//! A window that turns hot is mapped at once only if the budget has room for it. When mapping
+//! it would evict, it must have been used more often than the region that would go (the least
+//! recently used one nothing pins), as TinyLFU admits a block only if it is more frequent than
+//! the victim: otherwise hot windows that the budget cannot hold all at once (the levels of a
+//! binary search below the few the budget holds) would displace each other and the windows
+//! above them, each map costing more than the reads it saves. A window's frequency is its
+//! count of uses in the history; a mapped region's is the number of times cursors left it
+//! while a manager was near its budget (counted in its pin cell with a plain load and store,
+//! so approximate under races), starting from the count its window had when it was admitted.
+//! Every [`AGE_EVERY`] small-read decisions per entry of the history, all counts are halved, so that a
+//! change of working set is followed. A refused window stays in the history and is served by
+//! small reads; `Stats::admissions_refused` counts the refusals.
+//!
 //! # Read-ahead for scans
 //!
 //! A request that continues where the cursor's window ends (a scan moving on to the next
@@ -54,12 +71,14 @@
 //!
 //! # Limits
 //!
-//! The history is not told about requests served by mapped windows (they take no lock), so
-//! it cannot compare a candidate with the window it would evict, as TinyLFU does: when more
-//! windows are hot than the budget holds (a binary search whose top levels need more windows
-//! than the budget), hot windows displace each other, which maps less than mapping every
-//! cold window but more than needed.
-//!
+//! - Mapped regions' uses are counted only while a manager is near its budget (counting
+//!   costs a store in every switch of windows), so a region mapped before pressure began
+//!   starts with few uses, and the first candidates may displace it.
+//! - The counts are approximate under races between threads (see "Admission").
+//! - A scan that starts with small reads is recognised once a request starts where the
+//!   previous one ended, at the end of the bytes read: a scan with gaps between its requests
+//!   is served by small reads until its windows turn hot.
+
 //! # What it costs
 //!
 //! A small read costs a `pread` (a system call and a copy of up to a few KiB) and the lock,
@@ -83,6 +102,11 @@ pub(crate) const MAX_SMALL: u64 = 64 << 10;
 pub(crate) const USES_TO_MAP: u32 = 4;
 /// In a run of small reads of one window by one cursor, one read in this many counts as a use.
 pub(crate) const BURST_STEP: u32 = 8;
+/// The counts of uses are halved after this many admission decisions per entry of the
+/// history (see "Admission").
+pub(crate) const AGE_EVERY: u64 = 16;
+/// How many of the least recently used regions admission looks through for the victim.
+pub(crate) const VICTIMS_LOOKED_AT: usize = 8;
 /// Alignment of a small read outside a run, and of a run's blocks.
 const LINE: u64 = 64;
 const BLOCK: u64 = 4 << 10;
@@ -207,6 +231,23 @@ impl History {
         let handle = self.order.insert(key);
         self.entries.insert(key, (1, handle));
         1 < USES_TO_MAP
+    }
+
+    /// How many windows it remembers at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// The uses counted for window `key`, if it is remembered.
+    pub(crate) fn uses(&self, key: Key) -> Option<u32> {
+        self.entries.get(&key).map(|(uses, _)| *uses)
+    }
+
+    /// Halves every count of uses (the aging of admission, see the module docs).
+    pub(crate) fn age(&mut self) {
+        for (uses, _) in self.entries.values_mut() {
+            *uses /= 2;
+        }
     }
 
     /// Forgets the windows of a file (its entry is gone; its id is not reused, so this only
