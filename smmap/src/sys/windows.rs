@@ -110,9 +110,19 @@ pub(super) fn access_fits(_file: &File, _mode: MapMode) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Windows always has `FlushProcessWriteBuffers`.
+/// Windows has `FlushProcessWriteBuffers`; Wine up to 8.x has it as a stub that does
+/// nothing, so under Wine (known by the `wine_get_version` export of its `ntdll.dll`) the
+/// readers' side uses full fences instead.
 pub(super) fn register_process_barrier() -> bool {
-    true
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+    // SAFETY: the name is a NUL-terminated ASCII string; `GetModuleHandleA` takes no
+    // reference on the module (ntdll.dll stays loaded for the life of the process).
+    let ntdll = unsafe { GetModuleHandleA(c"ntdll.dll".as_ptr().cast()) };
+    // SAFETY: `ntdll` is a loaded module's handle and the name a NUL-terminated ASCII string;
+    // the address returned is only compared with null, never called.
+    let wine = !ntdll.is_null()
+        && unsafe { GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()) }.is_some();
+    !wine
 }
 
 /// A full memory barrier on every running thread of the process.
