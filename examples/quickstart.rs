@@ -258,19 +258,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     // one pread per record.
     let mrs = |d: std::time::Duration| RANDOM_READS as f64 / d.as_secs_f64() / 1e6;
     let vs_pread = |d: std::time::Duration| pread.as_secs_f64() / d.as_secs_f64();
-    let miss_rate = st.misses as f64 / (st.hits + st.misses).max(1) as f64;
+    let map_rate = st.maps as f64 / RANDOM_READS as f64;
     let budget_share = (man.max_mapped_memory_size() as f64 / file_size as f64 * 100.0).min(100.0);
     println!(
         "random: {RANDOM_READS} reads of one record at a random offset, checksum {rand_sum:#018x} ok"
     );
     println!(
         "  {:<30} {:>7.2} M records/s  {:>6.2}x pread   \
-         ({:.0}% of the reads needed a new window: {:.1} us each, mmap + page fault + munmap)",
+         ({:.2}% of the reads mapped a window, {:.0}% were small reads into the cursor's buffer)",
         format!("smmap, budget {budget_share:.0}% of the file"),
         mrs(random),
         vs_pread(random),
-        miss_rate * 100.0,
-        random.as_secs_f64() * 1e6 / (st.misses.max(1) as f64)
+        map_rate * 100.0,
+        st.small_reads as f64 / RANDOM_READS as f64 * 100.0,
     );
     println!(
         "  {:<30} {:>7.2} M records/s  {:>6.2}x pread   ({} windows mapped)",
