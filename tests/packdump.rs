@@ -713,6 +713,20 @@ fn bad_deltas_are_errors() {
     // A result size no delta of this length can make (no huge allocation).
     let e = case("huge", ref_delta(id, base.id, &d(&[1, b'a'], 1 << 60)));
     assert!(e.contains("at most"), "{e}");
+    // A result such a delta could make, but too large to make (1.25 GiB from 20,480 one-byte
+    // copies of 64 KiB).
+    let big = blob(&vec![7u8; 1 << 16]);
+    let mut ops = varint(1 << 16);
+    ops.extend(varint(20_480 << 16));
+    ops.extend(std::iter::repeat_n(0x80, 20_480));
+    let idx = write_pack(
+        dir.path(),
+        "limit",
+        &[blob(&vec![7u8; 1 << 16]), ref_delta(id, big.id, &ops)],
+        u64::MAX,
+    );
+    let e = err_text(read_all(&idx));
+    assert!(e.contains("more than the"), "{e}");
     // A cycle of two REF_DELTAs.
     let (a, b) = (ObjectId([0x11; 20]), ObjectId([0x22; 20]));
     let idx = write_pack(

@@ -7,6 +7,12 @@
 /// its instructions are applied, so a lying size field never causes a huge allocation.
 const MAX_RESERVE: u64 = 64 << 20;
 
+/// The largest result a delta may declare: a crafted delta of a few KiB against a base of
+/// 64 KiB or more can otherwise ask for gigabytes (each one-byte copy instruction yields
+/// 64 KiB). git does not delta-compress blobs larger than `core.bigFileThreshold` (512 MiB by
+/// default), so a real pack stays below it.
+pub(crate) const MAX_RESULT: u64 = 1 << 30;
+
 /// Reads a size (7-bit little-endian groups) at `*pos`, advancing it.
 pub(crate) fn read_size(data: &[u8], pos: &mut usize) -> Result<u64, String> {
     let mut size = 0u64;
@@ -53,6 +59,12 @@ pub(crate) fn apply(base: &[u8], delta: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!(
             "delta declares a result of {result_size} bytes, its {} bytes can make at most {most}",
             delta.len()
+        ));
+    }
+    if result_size > MAX_RESULT {
+        return Err(format!(
+            "delta declares a result of {result_size} bytes, more than the {MAX_RESULT} bytes \
+             a delta may make here"
         ));
     }
     let mut out = Vec::with_capacity(result_size.min(MAX_RESERVE) as usize);

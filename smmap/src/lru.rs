@@ -62,6 +62,12 @@ impl<K: Copy> Lru<K> {
         u64::from(at)
     }
 
+    /// Whether the entry with this handle is the most recently used (re-inserting it would
+    /// change nothing).
+    pub(crate) fn is_newest(&self, handle: u64) -> bool {
+        self.tail != NIL && u64::from(self.tail) == handle
+    }
+
     /// Removes the entry with this handle.
     pub(crate) fn remove(&mut self, handle: u64) -> Option<K> {
         let at = u32::try_from(handle).ok()?;

@@ -1728,7 +1728,10 @@ impl State {
     fn ensure_fd(&mut self, cfg: &Config, file: FileId) -> Result<()> {
         let e = self.files.get_mut(&file).expect("live entry");
         if e.fd.is_some() {
-            if let Some(stamp) = e.fd_lru.take() {
+            if let Some(stamp) = e.fd_lru
+                && !self.fd_lru.is_newest(stamp)
+            {
+                e.fd_lru = None;
                 self.fd_lru.remove(stamp);
                 let stamp = self.fd_lru.insert(file);
                 self.files.get_mut(&file).expect("live entry").fd_lru = Some(stamp);

@@ -217,8 +217,10 @@ impl History {
         if let Some((uses, handle)) = self.entries.get_mut(&key) {
             if counts {
                 *uses += 1;
-                self.order.remove(*handle);
-                *handle = self.order.insert(key);
+                if !self.order.is_newest(*handle) {
+                    self.order.remove(*handle);
+                    *handle = self.order.insert(key);
+                }
             }
             return *uses < USES_TO_MAP;
         }
