@@ -48,14 +48,17 @@
 //!
 //! A [`WindowCursor`] is a handle on one file and the region it currently uses. A request inside
 //! that region is a bounds check and pointer arithmetic: no lock, no atomic, no allocation.
-//! Moving to another window that is already mapped pins it with one atomic operation, without
-//! the manager's lock, so that threads sharing a manager do not wait for each other; mapping a
-//! new region, and every switch of a file while a writer is at work on it, take the lock briefly.
+//! Moving to another window that is already mapped takes neither the manager's lock nor any
+//! read-modify-write: the cursor announces the window in a word of its own (a hazard, which the
+//! manager checks before it unmaps anything), so threads sharing a manager do not wait for each
+//! other; mapping a new region, and every switch of a file while a writer is at work on it, take
+//! the lock briefly.
 //!
 //! Under a budget smaller than the file, a small read-only request (up to 64 KiB) whose window
 //! is cold (not mapped, not requested recently) is served by one `pread` into a buffer the
 //! cursor owns instead of mapping the window (an `mmap`, page faults and an `munmap`); the
-//! window is mapped once it turns hot, and a scan maps every window it moves on to. The bytes
+//! window is mapped once it turns hot (and, when mapping it would evict, only if it was used
+//! more often than the region that would go), and a scan maps every window it moves on to. The bytes
 //! are the same through every read path;
 //! [`WindowCursor::region`] is then `None`. See [`ManagerBuilder::small_reads`].
 //!
