@@ -121,3 +121,25 @@ pub struct RegionView {
     /// A private (copy-on-write) mapping.
     pub private: bool,
 }
+
+/// How a manager places regions: windows of a fixed size, or one region per file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    Sliding,
+    Static,
+}
+
+/// A manager's settings, as its builder made them.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) placement: Placement,
+    pub(crate) window_size: usize,
+    pub(crate) max_memory: usize,
+    pub(crate) max_regions: usize,
+    pub(crate) max_files: usize,
+    pub(crate) mode: MapMode,
+    /// Mappings are registered with the SIGBUS guard (Unix).
+    pub(crate) sigbus_guard: bool,
+    /// Small reads of cold windows (see `small.rs`): `None` decides by the budget.
+    pub(crate) small_reads: Option<bool>,
+}

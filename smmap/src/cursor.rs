@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::config::RegionInfo;
 use crate::error::{Error, Location, Result};
-use crate::manager::{Answer, FileId, Registered, Shared};
+use crate::ids::FileId;
+use crate::manager::{Answer, Registered, Shared};
 use crate::record::{self, MappedRecord, RecordCheckError};
 use crate::region::{PinnedRegion, Region, Window, WindowTable};
 use crate::small::{self, Hint};

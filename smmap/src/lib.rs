@@ -189,6 +189,7 @@ mod claims;
 mod config;
 mod cursor;
 mod error;
+mod ids;
 mod lru;
 mod manager;
 mod managers;

@@ -29,65 +29,22 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::claims;
+use crate::config::{Config, Placement};
 use crate::config::{MapMode, NEEDS_RESIZE, NEEDS_WRITE, RegionInfo, RegionView, Stats};
 use crate::error::{Error, Location, Result};
+use crate::ids::FileId;
+use crate::ids::IdMap;
 use crate::lru::Lru;
 use crate::region::{self, PinnedRegion, Region, RegionId, WindowTable};
 use crate::small;
 use crate::sys::{self, Mapping};
 use crate::window;
 
-pub(crate) type FileId = u64;
 /// Whether a scan's next window is mapped with its pages (`MAP_POPULATE`): off, it measured
 /// no faster (see `small.rs`, "Read-ahead for scans").
 const READ_AHEAD: bool = false;
 /// Older paths of a file kept to reopen it by (see `FileEntry::alt_paths`).
 const MAX_ALT_PATHS: usize = 4;
-
-/// A hasher for the manager's ids: sequential integers, spread by a multiplication
-/// (Fibonacci hashing); much cheaper than SipHash on the region-switch path.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        // One id: `v` spread; a pair: the second mixed into the first.
-        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
-
-/// A map keyed by pairs of ids, hashed as [`IdHasher`] hashes ids.
-pub(crate) type PairMap<V> = HashMap<(u64, u64), V, std::hash::BuildHasherDefault<IdHasher>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Placement {
-    Sliding,
-    Static,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) placement: Placement,
-    pub(crate) window_size: usize,
-    pub(crate) max_memory: usize,
-    pub(crate) max_regions: usize,
-    pub(crate) max_files: usize,
-    pub(crate) mode: MapMode,
-    /// Mappings are registered with the SIGBUS guard (Unix).
-    pub(crate) sigbus_guard: bool,
-    /// Small reads of cold windows (see `small.rs`): `None` decides by the budget.
-    pub(crate) small_reads: Option<bool>,
-}
 
 struct RegionSlot {
     region: Arc<Region>,

@@ -4,10 +4,11 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::{Config, Placement};
 use crate::config::{MapMode, RegionView, Stats};
 use crate::cursor::WindowCursor;
 use crate::error::{Error, Result};
-use crate::manager::{Config, Placement, Shared};
+use crate::manager::Shared;
 use crate::sys;
 use crate::window;
 

@@ -93,8 +93,9 @@ use std::io;
 use std::sync::Arc;
 
 use crate::config::MapMode;
+use crate::config::{Config, Placement};
+use crate::ids::{FileId, PairMap};
 use crate::lru::Lru;
-use crate::manager::{Config, FileId, PairMap, Placement};
 
 /// The largest request served by a small read.
 pub(crate) const MAX_SMALL: u64 = 64 << 10;
