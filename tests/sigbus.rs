@@ -239,6 +239,16 @@ fn sliding(path: &Path) -> WindowCursor {
         .unwrap()
 }
 
+/// A sliding cursor that holds its window by a hazard (switched to without the lock): windows
+/// at 0 and at `AT` are mapped, then visited again.
+fn sliding_by_hazard(path: &Path) -> WindowCursor {
+    let mut c = sliding(path);
+    for o in [0, AT, 0, AT] {
+        c.use_region(o, 16).unwrap();
+    }
+    c
+}
+
 fn static_(path: &Path) -> WindowCursor {
     StaticWindowMapManager::new().make_cursor(path).unwrap()
 }
@@ -250,6 +260,15 @@ fn truncated_under_a_sliding_manager_is_an_error_through_every_read_path() {
         return run_child(name);
     }
     every_read_path(&sliding);
+}
+
+#[test]
+fn truncated_under_a_window_held_by_a_hazard_is_an_error_through_every_read_path() {
+    let name = "truncated_under_a_window_held_by_a_hazard_is_an_error_through_every_read_path";
+    if !in_child(name) {
+        return run_child(name);
+    }
+    every_read_path(&sliding_by_hazard);
 }
 
 #[test]

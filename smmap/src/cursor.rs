@@ -144,13 +144,15 @@ impl WindowCursor {
     }
 
     /// Switches to another window of the file that is mapped and holds
-    /// `[offset, offset + need)`, without the manager's lock (see `region.rs`): a few loads and
-    /// two stores, no read-modify-write. Only for requests inside the file as last read (the
-    /// others may need its size read again), and not while the cursor holds its window for
-    /// writing or by a count.
+    /// `[offset, offset + need)`, without the manager's lock (see `region.rs`): loads and a
+    /// few plain stores, no read-modify-write. Only for requests inside the file as last read
+    /// (the others may need its size read again), and not while the cursor holds its window
+    /// for writing or by a count, or while its window lost bytes to a truncation (the slow
+    /// path reports that first).
     #[inline(always)]
     fn switch_fast(&mut self, offset: u64, need: u64) -> bool {
-        let ok = !self.win.is_exclusive()
+        let ok = self.win.intact()
+            && !self.win.is_exclusive()
             && need <= self.file_size.saturating_sub(offset)
             && self.win.try_switch(&self.table, offset, need);
         self.hits += u64::from(ok);

@@ -546,8 +546,10 @@ impl Shared {
                     ..
                 }
             );
-        self.map_new(&mut st, file, offset, size, populate)
-            .map(Answer::Mapped)
+        let mapped = self.map_new(&mut st, file, offset, size, populate);
+        // The count of an admitted window is for the region just mapped for it, if any.
+        st.admitted_uses = None;
+        mapped.map(Answer::Mapped)
     }
 
     /// The small-read decision for a request no live region covers (see `small.rs`): `None`

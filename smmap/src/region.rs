@@ -93,7 +93,8 @@ static PRESSED: AtomicUsize = AtomicUsize::new(0);
 /// with a plain load and store (no read-modify-write: a window switch must not wait for the
 /// memory accesses before it, which a locked instruction, or `rdtsc` on some machines, makes
 /// it do). Strictly increasing within a thread that is alone at it; when threads race, an
-/// update may be lost and a stamp repeat or fall slightly behind another thread's, which makes
+/// update may be lost and a stamp repeat or fall behind another thread's (a thread stopped between
+/// its load and its store sets the clock back by what the others ticked meanwhile), which makes
 /// the LRU order approximate by that much, never unsound.
 #[inline]
 pub(crate) fn now() -> u64 {
@@ -417,12 +418,16 @@ impl WindowTable {
     #[inline(always)]
     fn pin(&self, k: usize, s: u64, offset: u64, need: u64, hz: &Hazard) -> Option<PinnedRegion> {
         let slot = &self.slots[k];
-        hz.0.store(tag(s, k), Ordering::Relaxed);
+        // Release: this store also lets go of the window the hazard named before, whose reads
+        // must be done before a manager that sees the new tag unmaps it or grants a claim.
+        hz.0.store(tag(s, k), Ordering::Release);
         // Orders the announcement before the loads below, against the manager's heavy barrier
         // between a kill (or the gate) and its scan.
         crate::sys::light_barrier();
         let again = slot.cell.state.load(Ordering::Acquire);
-        if again & !COUNT == s & !COUNT && self.writers.load(Ordering::Relaxed) == 0 {
+        // Acquire on the gate: a claim that ended (lowered it, release) happened before the
+        // reads through this pin.
+        if again & !COUNT == s & !COUNT && self.writers.load(Ordering::Acquire) == 0 {
             // Valid: set before the cell came alive in this generation, cleared only after it
             // died, which it cannot while the hazard is seen (see the module docs).
             if let Some(region) = NonNull::new(slot.region.load(Ordering::Acquire)) {
@@ -604,9 +609,10 @@ impl PinnedRegion {
     /// The region.
     #[inline(always)]
     pub(crate) fn get(&self) -> &Region {
-        // SAFETY: the holder has pinned the region: the manager unmaps and drops a region only
-        // after `try_retire` succeeded, which needs the count at 0; the registry's `Arc`
-        // keeps the struct alive until then.
+        // SAFETY: the holder has pinned the region, by a count or by a hazard that names it:
+        // the manager unmaps and drops a region only after `try_retire` succeeded, which needs
+        // the count at 0 and no hazard naming it after a heavy barrier (see the module docs);
+        // the registry's `Arc` keeps the struct alive until then.
         unsafe { self.region.as_ref() }
     }
 
@@ -722,8 +728,11 @@ impl Window {
                 true
             }
             None => {
-                self.pinned = None;
-                self.take();
+                // The window is empty now if it held a region (the hazard let go of it); the
+                // bytes of a small read stay, for the slow path's scan and run detection.
+                if self.pinned.take().is_some() {
+                    self.take();
+                }
                 false
             }
         }

@@ -103,7 +103,7 @@ pub(crate) const MAX_SMALL: u64 = 64 << 10;
 pub(crate) const USES_TO_MAP: u32 = 4;
 /// In a run of small reads of one window by one cursor, one read in this many counts as a use.
 pub(crate) const BURST_STEP: u32 = 8;
-/// The counts of uses are halved after this many admission decisions per entry of the
+/// The counts of uses are halved after this many small-read decisions per entry of the
 /// history (see "Admission").
 pub(crate) const AGE_EVERY: u64 = 16;
 /// How many of the least recently used regions admission looks through for the victim.
