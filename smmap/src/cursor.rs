@@ -132,15 +132,24 @@ impl WindowCursor {
     fn use_region_switch(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         let need = (size as u64).max(1);
         if self.switch_fast(offset, need) {
-            let rest = self.win.begin() + self.win.len() - offset;
-            let want = if size == 0 { rest } else { need };
-            self.ofs = offset;
-            self.size = want as usize;
-            return Ok(self
-                .win
-                .slice((offset - self.win.begin()) as usize, want as usize));
+            return Ok(self.expose_switched(offset, size));
         }
         self.use_region_slow(offset, size, true)
+    }
+
+    /// After a switch to a window that holds `[offset, offset + max(size, 1))`: exposes the
+    /// request (`size == 0`: to the end of the window).
+    #[inline(always)]
+    fn expose_switched(&mut self, offset: u64, size: usize) -> &[u8] {
+        let rel = offset - self.win.begin();
+        let want = if size == 0 {
+            self.win.len() - rel
+        } else {
+            size as u64
+        };
+        self.ofs = offset;
+        self.size = want as usize;
+        self.win.slice(rel as usize, want as usize)
     }
 
     /// Switches to another window of the file that is mapped and holds
@@ -210,16 +219,7 @@ impl WindowCursor {
                 old.unpin();
             }
             self.hits += 1;
-            let want = if size == 0 {
-                self.win.begin() + self.win.len() - offset
-            } else {
-                need
-            };
-            self.ofs = offset;
-            self.size = want as usize;
-            return Ok(self
-                .win
-                .slice((offset - self.win.begin()) as usize, want as usize));
+            return Ok(self.expose_switched(offset, size));
         }
         let hint = self.hint(offset, size, small_ok, prev);
         let release = old.map(|(p, _)| p.get().id);

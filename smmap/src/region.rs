@@ -711,20 +711,7 @@ impl Window {
         }
         match table.pin(k, s, offset, need, hz) {
             Some(p) => {
-                // Only what changes is stored: a switch waits for nothing, but each store takes
-                // a place in the processor's store buffer until the reads before it are done.
-                // The window is not exclusive (a hazard never holds a window for writing) and
-                // not `told` unless a loss was reported.
-                debug_assert!(!self.exclusive);
-                let r = p.get();
-                self.begin = r.begin;
-                self.len = r.len() as u64;
-                self.ptr = r.map.ptr();
-                self.pinned = Some(p);
-                self.slot = k as u32;
-                if *self.told.get_mut() {
-                    *self.told.get_mut() = false;
-                }
+                self.hold(p, k as u32);
                 true
             }
             None => {
@@ -896,14 +883,26 @@ impl Window {
     #[inline]
     pub(crate) fn set(&mut self, pinned: PinnedRegion) {
         debug_assert!(self.pinned.is_none());
+        self.hold(pinned, COUNTED);
+    }
+
+    /// Holds `pinned`, by a count (`slot` is [`COUNTED`]) or by the hazard (its slot). Only
+    /// what changes is stored: a switch waits for nothing, but each store takes a place in the
+    /// processor's store buffer until the reads before it are done. The window is not
+    /// exclusive here (`take` and `empty` clear it, and a claim comes after) and not `told`
+    /// unless a loss was reported.
+    #[inline(always)]
+    fn hold(&mut self, pinned: PinnedRegion, slot: u32) {
+        debug_assert!(!self.exclusive);
         let r = pinned.get();
         self.begin = r.begin;
         self.len = r.len() as u64;
         self.ptr = r.map.ptr();
-        self.exclusive = false;
-        *self.told.get_mut() = false;
-        self.slot = COUNTED;
         self.pinned = Some(pinned);
+        self.slot = slot;
+        if *self.told.get_mut() {
+            *self.told.get_mut() = false;
+        }
     }
 
     /// `len` bytes of the region from `rel`.
@@ -1016,6 +1015,14 @@ mod tests {
 
     /// A window of a table whose every page holds its generation's byte, mapped anew (and the
     /// old mapping unmapped) each time the manager's part retires it.
+    /// A file of two granules of `byte` and a table of one window over it.
+    fn file_and_table(byte: u8) -> (std::fs::File, Arc<WindowTable>) {
+        let gran = crate::sys::allocation_granularity();
+        let mut f = tempfile::tempfile().expect("a file");
+        f.write_all(&vec![byte; 2 * gran]).expect("written");
+        (f, WindowTable::new(2 * gran as u64, 2 * gran as u64))
+    }
+
     fn window(file: &std::fs::File, table: &Arc<WindowTable>, id: u64) -> Arc<Region> {
         let len = table.window as usize;
         let map = Mapping::map(file, 0, len, crate::config::MapMode::ReadOnly, false, false)
@@ -1030,9 +1037,7 @@ mod tests {
     #[test]
     fn hazards_keep_windows_mapped_while_the_manager_retires_them() {
         let gran = crate::sys::allocation_granularity();
-        let mut f = tempfile::tempfile().expect("a file");
-        f.write_all(&vec![0x5a; 2 * gran]).expect("written");
-        let table = WindowTable::new(2 * gran as u64, 2 * gran as u64);
+        let (f, table) = file_and_table(0x5a);
         let current = Mutex::new(Some(window(&f, &table, 0)));
         let stop = AtomicBool::new(false);
         let (reads, retires) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -1089,10 +1094,7 @@ mod tests {
 
     #[test]
     fn a_hazard_counts_as_a_user_and_keeps_its_window() {
-        let gran = crate::sys::allocation_granularity();
-        let mut f = tempfile::tempfile().expect("a file");
-        f.write_all(&vec![1; 2 * gran]).expect("written");
-        let table = WindowTable::new(2 * gran as u64, 2 * gran as u64);
+        let (f, table) = file_and_table(1);
         let r = window(&f, &table, 0);
         r.cell().unpin();
         let hz = table.register();

@@ -55,9 +55,9 @@
 //! count of uses in the history; a mapped region's is the number of times cursors left it
 //! while a manager was near its budget (counted in its pin cell with a plain load and store,
 //! so approximate under races), starting from the count its window had when it was admitted.
-//! Every [`AGE_EVERY`] small-read decisions per entry of the history, all counts are halved, so that a
-//! change of working set is followed. A refused window stays in the history and is served by
-//! small reads; `Stats::admissions_refused` counts the refusals.
+//! Every [`AGE_EVERY`] small-read decisions per entry of the history, all counts are halved,
+//! so that a change of working set is followed. A refused window stays in the history and is
+//! served by small reads; `Stats::admissions_refused` counts the refusals.
 //!
 //! # Read-ahead for scans
 //!
@@ -78,7 +78,7 @@
 //! - A scan that starts with small reads is recognised once a request starts where the
 //!   previous one ended, at the end of the bytes read: a scan with gaps between its requests
 //!   is served by small reads until its windows turn hot.
-
+//!
 //! # What it costs
 //!
 //! A small read costs a `pread` (a system call and a copy of up to a few KiB) and the lock,
