@@ -174,12 +174,14 @@ fn python_basics_relative_indexing() {
     let empty = SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), size, 10);
     assert!(empty.unwrap().is_empty());
     match SlidingWindowMapBuffer::with_range(man.make_cursor(&path).unwrap(), size + 1, 10) {
-        Err(Error::OutOfBounds {
-            path: p,
-            offset,
-            len,
-            file_size,
-        }) => {
+        Err(Error::OutOfBounds(e)) => {
+            let smmap::error::OutOfBounds {
+                path: p,
+                offset,
+                len,
+                file_size,
+                ..
+            } = *e;
             assert_eq!(p.path(), Some(path.as_path()));
             assert_eq!((offset, len, file_size), (size + 1, 10, size));
         }
@@ -332,12 +334,7 @@ fn slice_errors() {
         Err(Error::InvalidArgument(_))
     ));
     match buf.slice(490..501) {
-        Err(Error::OutOfBounds {
-            offset,
-            len,
-            file_size,
-            ..
-        }) => assert_eq!((offset, len, file_size), (590, 11, 600)),
+        Err(Error::OutOfBounds(d)) => assert_eq!((d.offset, d.len, d.file_size), (590, 11, 600)),
         other => panic!("expected OutOfBounds, got {other:?}"),
     }
     assert!(buf.slice(501..501).is_err());

@@ -99,7 +99,7 @@ fn expected(e: &Error) -> bool {
         | Error::Busy { .. }
         | Error::FileShrank { .. }
         | Error::FileReplaced { .. } => true,
-        Error::Io { op: "open", .. } => e.raw_os_error() == Some(libc::ENOENT),
+        Error::Io(d) if d.op == "open" => e.raw_os_error() == Some(libc::ENOENT),
         _ => false,
     }
 }
@@ -272,7 +272,7 @@ impl World {
                             self.private_written[f] = true;
                         }
                     }
-                    Err(e) => assert!(expected(&e) || matches!(e, Error::ReadOnly { .. }), "{e}"),
+                    Err(e) => assert!(expected(&e) || matches!(&e, Error::ReadOnly { .. }), "{e}"),
                 }
             }
             Op::Unuse { c } => {
@@ -285,7 +285,7 @@ impl World {
                     return;
                 };
                 if let Err(e) = cur.resize(len) {
-                    assert!(expected(&e) || matches!(e, Error::ReadOnly { .. }), "{e}");
+                    assert!(expected(&e) || matches!(&e, Error::ReadOnly { .. }), "{e}");
                 }
             }
             Op::Rename { f } => {

@@ -88,7 +88,7 @@ fn a_cursor_whose_file_is_gone_does_not_read_a_successor() {
     match old.use_region(0, 100) {
         Ok(bytes) => assert_eq!(bytes, &new_data[..], "only if birth times are unknown"),
         Err(e) => assert!(
-            matches!(e, Error::FileReplaced { .. } | Error::Busy { .. }),
+            matches!(&e, Error::FileReplaced { .. } | Error::Busy { .. }),
             "{e}"
         ),
     }
@@ -114,7 +114,7 @@ fn resize_is_refused_while_another_manager_pins_bytes_past_the_new_end() {
     assert_eq!(reader.use_region(0, 64 << 10).unwrap(), &data[..]);
     let mut buf = SlidingWindowMapBuffer::new(writers.make_cursor(&path).unwrap()).unwrap();
     let e = buf.resize(0).unwrap_err();
-    assert!(matches!(e, Error::Busy { .. }), "{e}");
+    assert!(matches!(&e, Error::Busy { .. }), "{e}");
     assert_eq!(
         fs::metadata(&path).unwrap().len(),
         64 << 10,
@@ -241,7 +241,7 @@ fn an_external_shrink_keeps_private_changes() {
         .set_len(gran() as u64)
         .unwrap();
     let e = c.refresh_file_size().unwrap_err();
-    assert!(matches!(e, Error::FileShrank { .. }), "{e}");
+    assert!(matches!(&e, Error::FileShrank { .. }), "{e}");
     assert_eq!(man.num_file_handles(), 1, "not evicted");
     assert_eq!(c.use_region(0, 4).unwrap(), b"MINE");
 }

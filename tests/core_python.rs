@@ -322,9 +322,10 @@ fn memman_operation(mut c: WindowCursor, data: &[u8], man_window: u64, q: &dyn F
     }
     // 7. Past the end: an error, and the cursor is invalid.
     match c.use_region(fsize, size) {
-        Err(Error::OutOfBounds {
-            offset, file_size, ..
-        }) => {
+        Err(Error::OutOfBounds(e)) => {
+            let smmap::error::OutOfBounds {
+                offset, file_size, ..
+            } = *e;
             assert_eq!((offset, file_size), (fsize, fsize));
         }
         other => panic!("expected OutOfBounds, got {other:?}"),

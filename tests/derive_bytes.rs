@@ -410,7 +410,7 @@ fn check_runs_the_validate_hook() {
         .unwrap_err();
     assert!(
         matches!(
-            err,
+            &err,
             RecordCheckError::BadMagic {
                 field_offset: 0,
                 ..

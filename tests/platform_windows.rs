@@ -86,7 +86,7 @@ fn resize_unmaps_cached_regions_and_is_busy_while_one_is_pinned() {
     // A pinned region anywhere in the file, even before the new end, is in the way.
     assert_eq!(reader.use_region(0, 10).unwrap(), &data[..10]);
     match c.resize(3 * w as u64) {
-        Err(Error::Busy { by, .. }) => assert!(by.contains("cannot shrink"), "{by}"),
+        Err(Error::Busy(d)) => assert!(d.by.contains("cannot shrink"), "{}", d.by),
         other => panic!("expected Busy, got {other:?}"),
     }
     // Growing is allowed while regions are pinned.

@@ -246,9 +246,10 @@ fn read_everywhere<T: MappedRecord>(len: usize, seed: u64, check: impl Fn(&T, &[
                     check(r, &data[ofs as usize..]);
                     ok += 1;
                 }
-                Err(Error::OutOfBounds {
-                    path: p, offset, ..
-                }) => {
+                Err(Error::OutOfBounds(e)) => {
+                    let smmap::error::OutOfBounds {
+                        path: p, offset, ..
+                    } = *e;
                     assert!(!fits, "{name}: record at {ofs} should fit");
                     assert_eq!(offset, ofs);
                     assert_eq!(p.path(), Some(path.as_path()));
@@ -303,7 +304,7 @@ fn record_ending_on_the_last_byte() {
         let last = (data.len() - Odd37::SIZE) as u64;
         check_odd37(c.record::<Odd37>(last).unwrap(), &data[last as usize..]);
         assert!(
-            matches!(c.record::<Odd37>(last + 1), Err(Error::OutOfBounds { offset, len: 37, file_size, .. }) if offset == last + 1 && file_size == data.len() as u64),
+            matches!(c.record::<Odd37>(last + 1), Err(Error::OutOfBounds(d)) if d.len == 37 && d.offset == last + 1 && d.file_size == data.len() as u64),
             "{name}"
         );
         // The cursor is usable after an error.
@@ -330,12 +331,14 @@ fn bad_magic_names_path_offset_and_bytes() {
         for at in [0u64, 4093, 12_000, good as u64 + 1] {
             let at_us = at as usize;
             match c.record::<IdxHeader>(at) {
-                Err(Error::BadMagic {
-                    path: p,
-                    offset,
-                    expected,
-                    found,
-                }) => {
+                Err(Error::BadMagic(e)) => {
+                    let smmap::error::BadMagic {
+                        path: p,
+                        offset,
+                        expected,
+                        found,
+                        ..
+                    } = *e;
                     assert_eq!(p.path(), Some(path.as_path()));
                     assert_eq!(offset, at);
                     assert_eq!(expected, b"\xfftOc");
@@ -345,7 +348,8 @@ fn bad_magic_names_path_offset_and_bytes() {
             }
             // The nested header's magic is at field offset 3.
             match c.record::<Wrapped>(at) {
-                Err(Error::BadMagic { offset, found, .. }) => {
+                Err(Error::BadMagic(e)) => {
+                    let smmap::error::BadMagic { offset, found, .. } = *e;
                     assert_eq!(offset, at + 3);
                     assert_eq!(found, &data[at_us + 3..at_us + 7]);
                 }
@@ -353,7 +357,7 @@ fn bad_magic_names_path_offset_and_bytes() {
             }
             let err = c.records::<IdxHeader>(good as u64, 2).unwrap_err();
             assert!(
-                matches!(err, Error::BadMagic { offset, .. } if offset == good as u64 + 8),
+                matches!(&err, Error::BadMagic(d) if d.offset == good as u64 + 8),
                 "{err}"
             );
         }
@@ -374,12 +378,14 @@ fn validation_failure_is_invalid_record() {
     for (name, mut c) in cursors(&path) {
         assert_eq!(c.record::<Versioned>(8188).unwrap().version(), 4, "{name}");
         match c.record::<Versioned>(16_383) {
-            Err(Error::InvalidRecord {
-                path: p,
-                offset,
-                record,
-                message,
-            }) => {
+            Err(Error::InvalidRecord(e)) => {
+                let smmap::error::InvalidRecord {
+                    path: p,
+                    offset,
+                    record,
+                    message,
+                    ..
+                } = *e;
                 assert_eq!(p.path(), Some(path.as_path()));
                 assert_eq!(offset, 16_383);
                 assert!(record.ends_with("Versioned"), "{record}");
@@ -389,7 +395,7 @@ fn validation_failure_is_invalid_record() {
         }
         let err = c.records::<Versioned>(16_383 - 16, 3).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidRecord { offset: 16_383, .. }),
+            matches!(&err, Error::InvalidRecord(d) if d.offset == 16_383),
             "{err}"
         );
         // Every offset: Ok exactly when the version is even.
@@ -427,7 +433,8 @@ fn records_slices_everywhere() {
                         check_odd37(rec, &data[ofs as usize + i * 37..]);
                     }
                 }
-                Err(Error::OutOfBounds { offset, .. }) => {
+                Err(Error::OutOfBounds(e)) => {
+                    let smmap::error::OutOfBounds { offset, .. } = *e;
                     assert!(!fits, "{name}: {count} records at {ofs}");
                     assert_eq!(offset, ofs);
                 }
@@ -616,9 +623,7 @@ fn iterate_and_compare(path: &Path, data: &[u8], ofs: u64, count: Option<u64>) {
             Some(at) => {
                 assert_eq!(items.len() as u64, whole + 1, "{name} from {ofs}");
                 match items.last().unwrap() {
-                    Err(Error::OutOfBounds {
-                        offset, len: 24, ..
-                    }) => assert_eq!(*offset, at),
+                    Err(Error::OutOfBounds(d)) if d.len == 24 => assert_eq!(d.offset, at),
                     other => panic!("{name}: {:?}", other.as_ref().map(|_| ())),
                 }
             }
@@ -690,7 +695,7 @@ fn iter_chunks_cover_everything_within_windows() {
                     mixed += 1;
                 }
                 Some(Err(e)) => {
-                    assert!(matches!(e, Error::OutOfBounds { .. }), "{e}");
+                    assert!(matches!(&e, Error::OutOfBounds { .. }), "{e}");
                     assert!(at + 37 > len);
                     break;
                 }
@@ -707,7 +712,8 @@ fn iter_chunks_cover_everything_within_windows() {
                 }
             }
             Some(Err(e)) => {
-                assert!(matches!(e, Error::OutOfBounds { offset, .. } if offset as usize == at));
+                assert!(matches!(
+&e, Error::OutOfBounds(d) if d.offset as usize == at));
                 assert!(at + 37 > len);
                 break;
             }
@@ -741,7 +747,7 @@ fn iter_big_records_and_static_manager() {
                 }
                 Err(e) => {
                     assert!(at + 16_000 * K > len, "{name}: {e}");
-                    assert!(matches!(e, Error::OutOfBounds { .. }));
+                    assert!(matches!(&e, Error::OutOfBounds { .. }));
                 }
             }
         }
@@ -773,10 +779,10 @@ fn iter_reports_failed_checks_in_place_and_goes_on() {
         for (i, item) in items.iter().enumerate() {
             match item {
                 Ok(h) => assert_eq!(h.version(), i as u32),
-                Err(Error::BadMagic { offset, found, .. }) => {
+                Err(Error::BadMagic(e)) => {
                     assert_eq!(i % 700, 699);
-                    assert_eq!(*offset, i as u64 * 8);
-                    assert_eq!(found, b"bad!");
+                    assert_eq!(e.offset, i as u64 * 8);
+                    assert_eq!(e.found, b"bad!");
                 }
                 Err(e) => panic!("{name}: {e}"),
             }
@@ -792,7 +798,8 @@ fn iter_reports_failed_checks_in_place_and_goes_on() {
                         good += 1;
                     }
                 }
-                Err(Error::BadMagic { offset, .. }) => {
+                Err(Error::BadMagic(e)) => {
+                    let smmap::error::BadMagic { offset, .. } = *e;
                     assert_eq!(offset, u64::from(good + bad) * 8);
                     bad += 1;
                 }
@@ -821,7 +828,7 @@ fn iter_zero_sized_and_past_the_end() {
     assert_eq!(it.size_hint(), (0, Some(1)));
     assert!(matches!(
         it.next(),
-        Some(Err(Error::OutOfBounds { offset: 5000, .. }))
+        Some(Err(Error::OutOfBounds(d))) if d.offset == 5000
     ));
     assert!(it.next().is_none());
     let mut it = man

@@ -132,12 +132,13 @@ fn sorted_ids_get_search_iter() {
 
     // Errors.
     match t.get(n) {
-        Err(Error::OutOfBounds {
-            path: p,
-            offset,
-            len,
-            ..
-        }) => {
+        Err(Error::OutOfBounds(e)) => {
+            let smmap::error::OutOfBounds {
+                path: p,
+                offset,
+                len,
+                ..
+            } = *e;
             assert_eq!(p.path(), Some(path.as_path()));
             assert_eq!((offset, len), (1032 + n * 20, 20));
         }
@@ -145,10 +146,7 @@ fn sorted_ids_get_search_iter() {
     }
     assert!(matches!(
         t.get(u64::MAX),
-        Err(Error::OutOfBounds {
-            offset: u64::MAX,
-            ..
-        })
+        Err(Error::OutOfBounds(d)) if d.offset == u64::MAX
     ));
     assert!(t.chunk_at(n).is_err());
     // The table is usable after errors.
@@ -180,9 +178,10 @@ fn construction_errors() {
         (u64::MAX - 10, 0),
     ] {
         match RecordTable::<ObjectId>::new(c(), base, len) {
-            Err(Error::OutOfBounds {
-                path: p, offset, ..
-            }) => {
+            Err(Error::OutOfBounds(e)) => {
+                let smmap::error::OutOfBounds {
+                    path: p, offset, ..
+                } = *e;
                 assert_eq!(offset, base);
                 assert_eq!(p.path(), Some(path.as_path()));
             }
@@ -223,7 +222,7 @@ fn records_are_checked() {
     assert_eq!(t.get(5999).unwrap().n(), 5999);
     assert!(matches!(
         t.get(6000),
-        Err(Error::BadMagic { offset: 36_000, .. })
+        Err(Error::BadMagic(d)) if d.offset == 36_000
     ));
     assert_eq!(t.get(6001).unwrap().n(), 6001);
     let items: Vec<_> = t.iter().collect();
@@ -402,6 +401,6 @@ fn git_pack_index_lookups() {
     let mut c = tiny().make_cursor(&bad).unwrap();
     assert!(matches!(
         c.record::<IdxHeader>(0),
-        Err(Error::BadMagic { offset: 0, .. })
+        Err(Error::BadMagic(d)) if d.offset == 0
     ));
 }

@@ -59,7 +59,7 @@ fn truncate_elsewhere(path: &Path, len: u64) {
 
 fn is_changed<T: std::fmt::Debug>(r: smmap::Result<T>, what: &str) -> (u64, u64) {
     match r {
-        Err(Error::FileChanged { offset, len, .. }) => (offset, len),
+        Err(Error::FileChanged(d)) => (d.offset, d.len),
         other => panic!("{what}: expected FileChanged, got {other:?}"),
     }
 }

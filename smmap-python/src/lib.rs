@@ -34,7 +34,7 @@ const MAXSIZE: i64 = isize::MAX as i64;
 fn to_py(e: smmap::Error) -> PyErr {
     let msg = e.to_string();
     match &e {
-        smmap::Error::Io { source, .. } => match source.raw_os_error() {
+        smmap::Error::Io(io) => match io.source.raw_os_error() {
             // OSError(errno, message) becomes FileNotFoundError, PermissionError, ...
             Some(errno) => PyOSError::new_err((errno, msg)),
             None => PyOSError::new_err(msg),

@@ -224,12 +224,12 @@ impl SlidingWindowMapBuffer {
     pub fn with_range(mut cursor: WindowCursor, offset: u64, len: u64) -> Result<Self> {
         let file_size = cursor.refresh_file_size()?;
         if offset > file_size {
-            return Err(Error::OutOfBounds {
+            return Err(Error::from(crate::error::OutOfBounds {
                 path: cursor.location(),
                 offset,
                 len: if len == u64::MAX { 0 } else { len },
                 file_size,
-            });
+            }));
         }
         let mut buf = SlidingWindowMapBuffer {
             cursor,
@@ -354,19 +354,19 @@ impl SlidingWindowMapBuffer {
     /// ```
     pub fn slice(&mut self, range: Range<u64>) -> Result<Cow<'_, [u8]>> {
         if range.start > range.end {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "reversed range {}..{} of a buffer",
                 range.start, range.end
             )));
         }
         let n = range.end - range.start;
         if range.end > self.len {
-            return Err(Error::OutOfBounds {
+            return Err(Error::from(crate::error::OutOfBounds {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(range.start),
                 len: n,
                 file_size: self.start + self.len,
-            });
+            }));
         }
         if n == 0 {
             return Ok(Cow::Borrowed(&[]));
@@ -387,7 +387,7 @@ impl SlidingWindowMapBuffer {
             .ok()
             .and_then(|size| out.try_reserve_exact(size).ok())
             .ok_or_else(|| {
-                Error::InvalidArgument(format!(
+                Error::invalid_argument(format!(
                     "a copy of {n} bytes of a buffer does not fit in memory"
                 ))
             })?;
@@ -781,7 +781,7 @@ impl SlidingWindowMapBuffer {
     /// - The errors of [`write_at`](Self::write_at).
     pub fn set_slice(&mut self, range: Range<u64>, data: &[u8]) -> Result<()> {
         if range.start > range.end || range.end - range.start != data.len() as u64 {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "slice assignment of {} bytes to the range {}..{} of a buffer",
                 data.len(),
                 range.start,
@@ -926,18 +926,18 @@ impl SlidingWindowMapBuffer {
     /// ```
     pub fn resize(&mut self, new_len: u64) -> Result<()> {
         if self.cursor.shared().cfg.mode != MapMode::ReadWrite {
-            return Err(Error::ReadOnly {
+            return Err(Error::from(crate::error::ReadOnly {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(new_len),
                 op: "resize",
                 needs: crate::config::NEEDS_RESIZE,
                 mode: self.cursor.shared().cfg.mode,
-            });
+            }));
         }
         let file_size = self.cursor.refresh_file_size()?;
         let end = self.start + self.len;
         if end != file_size {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "resizing the buffer over bytes {}..{end} of {}, which is {file_size} bytes \
                  long: only a buffer that ends at the end of the file can be resized",
                 self.start,
@@ -945,7 +945,7 @@ impl SlidingWindowMapBuffer {
             )));
         }
         let new_end = self.start.checked_add(new_len).ok_or_else(|| {
-            Error::InvalidArgument(format!(
+            Error::invalid_argument(format!(
                 "resizing the buffer at offset {} to {new_len} bytes overflows",
                 self.start
             ))
@@ -1038,13 +1038,13 @@ impl SlidingWindowMapBuffer {
     #[inline]
     fn check_writable(&self, pos: u64) -> Result<()> {
         if self.cursor.shared().cfg.mode == MapMode::ReadOnly {
-            return Err(Error::ReadOnly {
+            return Err(Error::from(crate::error::ReadOnly {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(pos),
                 op: "write",
                 needs: crate::config::NEEDS_WRITE,
                 mode: MapMode::ReadOnly,
-            });
+            }));
         }
         Ok(())
     }
@@ -1053,12 +1053,12 @@ impl SlidingWindowMapBuffer {
     #[inline]
     fn check_range(&self, pos: u64, n: u64) -> Result<()> {
         if pos > self.len || n > self.len - pos {
-            return Err(Error::OutOfBounds {
+            return Err(Error::from(crate::error::OutOfBounds {
                 path: self.cursor.location(),
                 offset: self.start.saturating_add(pos),
                 len: n,
                 file_size: self.start + self.len,
-            });
+            }));
         }
         Ok(())
     }
@@ -1191,11 +1191,11 @@ impl SlidingWindowMapBuffer {
         self.region = (0, 0);
         match self.cursor.check_read(self.start + pos, n as u64) {
             Err(e) => e,
-            Ok(()) => Error::FileChanged {
+            Ok(()) => Error::from(crate::error::FileChanged {
                 path: self.cursor.location(),
                 offset: self.start + pos,
                 len: n as u64,
-            },
+            }),
         }
     }
 
@@ -1206,12 +1206,12 @@ impl SlidingWindowMapBuffer {
     }
 
     fn short(&self, offset: u64, len: u64) -> Error {
-        Error::OutOfBounds {
+        Error::from(crate::error::OutOfBounds {
             path: self.cursor.location(),
             offset,
             len,
             file_size: self.cursor.file_size(),
-        }
+        })
     }
 
     /// The bytes from index `pos` onwards, at most up to index `end` (`pos < end <= len`),

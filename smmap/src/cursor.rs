@@ -246,8 +246,8 @@ impl WindowCursor {
             }
             Err(e) => {
                 self.size = 0;
-                if let Error::OutOfBounds { file_size, .. } = &e {
-                    self.file_size = *file_size;
+                if let Error::OutOfBounds(e) = &e {
+                    self.file_size = e.file_size;
                 }
                 Err(e)
             }
@@ -272,12 +272,12 @@ impl WindowCursor {
             Ok(_) => return self.use_region_slow(offset, size, false),
             Err(source) => {
                 self.size = 0;
-                return Err(Error::Io {
+                return Err(Error::from(crate::error::Io {
                     op: "pread",
                     path: self.location(),
                     offset: Some(plan.begin),
                     source,
-                });
+                }));
             }
         }
         self.win.set_owned(plan.begin, plan.len);
@@ -476,13 +476,13 @@ impl WindowCursor {
     #[cold]
     fn claim_for_write(&mut self, offset: u64, size: usize) -> Result<()> {
         if self.man.cfg.mode == crate::config::MapMode::ReadOnly {
-            return Err(Error::ReadOnly {
+            return Err(Error::from(crate::error::ReadOnly {
                 path: self.location(),
                 offset,
                 op: "write",
                 needs: crate::config::NEEDS_WRITE,
                 mode: self.man.cfg.mode,
-            });
+            }));
         }
         self.use_region_mapped(offset, size)?;
         let id = self.win.region().expect("positioned").id;
@@ -514,7 +514,7 @@ impl WindowCursor {
     /// errors of [`use_region_mut`](Self::use_region_mut).
     pub fn record_mut<T: MappedRecord>(&mut self, offset: u64) -> Result<&mut T> {
         if T::SIZE == 0 {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "zero-sized record {}",
                 std::any::type_name::<T>()
             )));
@@ -691,13 +691,13 @@ impl WindowCursor {
     /// length overflows.
     pub fn records<T: MappedRecord>(&mut self, offset: u64, count: usize) -> Result<&[T]> {
         if T::SIZE == 0 {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "records of zero-sized type {}",
                 std::any::type_name::<T>()
             )));
         }
         let Some(total) = T::SIZE.checked_mul(count) else {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "{count} records of {} bytes overflow the address space",
                 T::SIZE
             )));
@@ -760,11 +760,11 @@ impl WindowCursor {
             }
             None => (self.ofs, 0),
         };
-        Error::FileChanged {
+        Error::from(crate::error::FileChanged {
             path: self.location(),
             offset,
             len,
-        }
+        })
     }
 
     /// For copying reads, after they copied `[offset, offset + len)` out of the cursor's
@@ -776,22 +776,22 @@ impl WindowCursor {
             return Ok(());
         }
         self.region_lost();
-        Err(Error::FileChanged {
+        Err(Error::from(crate::error::FileChanged {
             path: self.location(),
             offset,
             len,
-        })
+        }))
     }
 
     fn short_record(&mut self, offset: u64, len: u64) -> Error {
         self.unuse_region();
         self.size = 0;
-        Error::OutOfBounds {
+        Error::from(crate::error::OutOfBounds {
             path: self.location(),
             offset,
             len,
             file_size: self.file_size,
-        }
+        })
     }
 }
 
@@ -802,21 +802,21 @@ pub(crate) fn check_error<T>(path: Location, offset: u64, e: RecordCheckError) -
             field_offset,
             expected,
             found,
-        } => Error::BadMagic {
+        } => Error::from(crate::error::BadMagic {
             path,
             offset: offset + field_offset as u64,
             expected: expected.to_vec(),
             found,
-        },
+        }),
         RecordCheckError::Invalid {
             field_offset,
             message,
-        } => Error::InvalidRecord {
+        } => Error::from(crate::error::InvalidRecord {
             path,
             offset: offset + field_offset as u64,
             record: std::any::type_name::<T>(),
             message,
-        },
+        }),
     }
 }
 

@@ -188,7 +188,7 @@ mod buffer;
 mod claims;
 mod config;
 mod cursor;
-mod error;
+pub mod error;
 mod ids;
 mod lru;
 mod manager;

@@ -220,12 +220,12 @@ impl std::fmt::Debug for Shared {
 }
 
 fn io_err(op: &'static str, path: Location, offset: Option<u64>, source: io::Error) -> Error {
-    Error::Io {
+    Error::from(crate::error::Io {
         op,
         path,
         offset,
         source,
-    }
+    })
 }
 
 impl Drop for Shared {
@@ -470,12 +470,12 @@ impl Shared {
         if slot.exclusive {
             let file = slot.file;
             let (b, e) = (slot.region.begin, slot.region.end());
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: st.files[&file].location(),
                 offset: b,
                 end: e,
                 by: "a cursor writing to them",
-            });
+            }));
         }
         slot.region.cell().pin_live();
         Ok(slot.region.clone())
@@ -607,12 +607,12 @@ impl Shared {
     ) -> Result<Obtained> {
         let e = &st.files[&file];
         if claims::claimed_elsewhere(e.ident, st.mgr) {
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: e.location(),
                 offset,
                 end: offset.saturating_add(size.max(1)),
                 by: "another manager of this process writing to the same file",
-            });
+            }));
         }
         let got = self.map_new_inner(st, file, offset, size, populate);
         if got.is_err() {
@@ -656,12 +656,12 @@ impl Shared {
         }
         let loc = st.files[&file].location();
         if offset >= file_size {
-            return Err(Error::OutOfBounds {
+            return Err(Error::from(crate::error::OutOfBounds {
                 path: loc,
                 offset,
                 len: size,
                 file_size,
-            });
+            }));
         }
         let need = size.max(1).min(file_size - offset);
         // The file may have grown: a live region may cover the request now.
@@ -797,13 +797,13 @@ impl Shared {
         let e = &st.files[&file];
         let mode = self.cfg.mode;
         if mode == MapMode::ReadOnly {
-            return Err(Error::ReadOnly {
+            return Err(Error::from(crate::error::ReadOnly {
                 path: e.location(),
                 offset: begin,
                 op: "write",
                 needs: NEEDS_WRITE,
                 mode,
-            });
+            }));
         }
         // Raised before looking: a cursor pinning bytes without the lock meanwhile either is
         // seen here or sees the gate (see `region.rs`).
@@ -814,12 +814,12 @@ impl Shared {
                 .any(|id| id != region && st.regions[&id].pins() > 0);
         if others {
             e.table.lower_gate();
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: e.location(),
                 offset: begin,
                 end,
                 by: "other cursors or guards reading them",
-            });
+            }));
         }
         let table = e.table.clone();
         let granted = match mode {
@@ -832,12 +832,12 @@ impl Shared {
                     if claims::try_claim(e.ident, st.mgr) {
                         Ok(())
                     } else {
-                        Err(Error::Busy {
+                        Err(Error::from(crate::error::Busy {
                             path: e.location(),
                             offset: begin,
                             end,
                             by: "another manager of this process that maps the same file",
-                        })
+                        }))
                     }
                 })
             }
@@ -853,12 +853,12 @@ impl Shared {
                 if all {
                     Ok(())
                 } else {
-                    Err(Error::Busy {
+                    Err(Error::from(crate::error::Busy {
                         path: st.files[&file].location(),
                         offset: begin,
                         end,
                         by: "other cursors or guards reading them",
-                    })
+                    }))
                 }
             }
         };
@@ -925,11 +925,11 @@ impl Shared {
                 }
                 if let Some((offset, len)) = st.files.get_mut(&f).and_then(|e| e.lost_writes.take())
                 {
-                    first_err.get_or_insert(Error::FileChanged {
+                    first_err.get_or_insert(Error::from(crate::error::FileChanged {
                         path: loc.clone(),
                         offset,
                         len,
-                    });
+                    }));
                 }
                 if st.files[&f].unflushed {
                     // A dirty file keeps its descriptor; should it have lost it, it is reopened.
@@ -974,11 +974,11 @@ impl Shared {
             // Writes to pages the SIGBUS guard replaced never reach the file.
             if r.map.poisoned() {
                 let lost = r.map.lost_from().unwrap_or(0).max(*from);
-                first_err.get_or_insert(Error::FileChanged {
+                first_err.get_or_insert(Error::from(crate::error::FileChanged {
                     path: loc.clone(),
                     offset: r.begin + lost as u64,
                     len: (r.len() - lost) as u64,
-                });
+                }));
             }
         }
         for (fd, loc) in &fds {
@@ -1018,21 +1018,21 @@ impl Shared {
             (e.ident, e.location(), st.mgr, e.size)
         };
         if self.cfg.mode != MapMode::ReadWrite {
-            return Err(Error::ReadOnly {
+            return Err(Error::from(crate::error::ReadOnly {
                 path: loc,
                 offset: new_len,
                 op: "resize",
                 needs: NEEDS_RESIZE,
                 mode: self.cfg.mode,
-            });
+            }));
         }
         let Some((_claim, others)) = claims::begin_resize(ident, mgr) else {
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: loc,
                 offset: new_len,
                 end: u64::MAX,
                 by: "another manager of this process writing to the same file",
-            });
+            }));
         };
         // Where a mapped file cannot shrink at all (Windows), every region of the file is in the
         // way, not only those past the new end.
@@ -1068,12 +1068,12 @@ impl Shared {
                     .set_len(new_len)
                     .map_err(|err| {
                         if sys::is_mapped_file_error(&err) {
-                            Error::Busy {
+                            Error::from(crate::error::Busy {
                                 path: e.location(),
                                 offset: 0,
                                 end: e.size,
                                 by: "mappings of the file by another manager or process",
-                            }
+                            })
                         } else {
                             io_err("ftruncate", e.location(), Some(new_len), err)
                         }
@@ -1239,12 +1239,12 @@ impl State {
     fn check_not_exclusive(&self, file: FileId, offset: u64, end: u64) -> Result<()> {
         let e = &self.files[&file];
         if claims::claimed_elsewhere(e.ident, self.mgr) {
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: e.location(),
                 offset,
                 end,
                 by: "another manager of this process writing to the same file",
-            });
+            }));
         }
         if e.exclusive == 0 {
             return Ok(());
@@ -1252,12 +1252,12 @@ impl State {
         if e.overlapping(offset, end)
             .any(|id| self.regions[&id].exclusive)
         {
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: e.location(),
                 offset,
                 end,
                 by: "a cursor writing to them",
-            });
+            }));
         }
         Ok(())
     }
@@ -1282,23 +1282,23 @@ impl State {
             .map(|id| self.regions[id].region.end())
             .max()
         {
-            return Err(Error::Busy {
+            return Err(Error::from(crate::error::Busy {
                 path: loc.clone(),
                 offset: new_len,
                 end,
                 by,
-            });
+            }));
         }
         for id in past {
             if !self.evict(id, Some(file), false) {
                 // Pinned by a cursor that has not yet seen the gate: it backs off, but not
                 // before this check.
-                return Err(Error::Busy {
+                return Err(Error::from(crate::error::Busy {
                     path: loc.clone(),
                     offset: new_len,
                     end: u64::MAX,
                     by,
-                });
+                }));
             }
         }
         Ok(())
@@ -1331,11 +1331,11 @@ impl State {
             }
         }
         if pinned_end > size {
-            return Err(Error::FileShrank {
+            return Err(Error::from(crate::error::FileShrank {
                 path: self.files[&file].location(),
                 file_size: size,
                 mapped_end: pinned_end,
-            });
+            }));
         }
         Ok(())
     }
@@ -1747,7 +1747,7 @@ impl State {
             let found =
                 sys::file_identity(&fd, &meta).map_err(|err| io_err("fstat", loc(), None, err))?;
             if found != ident || !same_birth {
-                first_err.get_or_insert(Error::FileReplaced { path: loc() });
+                first_err.get_or_insert(Error::from(crate::error::FileReplaced { path: loc() }));
                 continue;
             }
             self.opened_fd();

@@ -159,10 +159,10 @@ impl<M> ManagerBuilder<M> {
         let max_regions = self.max_regions.unwrap_or(usize::MAX);
         let max_files = self.max_files.unwrap_or_else(default_max_files);
         if max_regions == 0 {
-            return Err(Error::Config("max_open_handles must be at least 1".into()));
+            return Err(Error::config("max_open_handles must be at least 1"));
         }
         if max_files == 0 {
-            return Err(Error::Config("max_open_files must be at least 1".into()));
+            return Err(Error::config("max_open_files must be at least 1"));
         }
         Ok(Config {
             placement,
@@ -229,10 +229,9 @@ impl ManagerBuilder<SlidingWindowMapManager> {
     /// of the same bytes is mapped. Use the [`StaticWindowMapManager`] for copy-on-write.
     pub fn build(self) -> Result<SlidingWindowMapManager> {
         if self.mode == MapMode::CopyOnWrite {
-            return Err(Error::Config(
+            return Err(Error::config(
                 "MapMode::CopyOnWrite needs the StaticWindowMapManager: sliding windows would lose \
-                 private changes on eviction and hide them behind overlapping windows"
-                    .into(),
+                 private changes on eviction and hide them behind overlapping windows",
             ));
         }
         let cfg = self.config(Placement::Sliding)?;

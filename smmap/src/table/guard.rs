@@ -83,7 +83,7 @@ impl<T: ?Sized + 'static> MappedRef<T> {
             (0, _) => None,
             (_, Some(r)) => Some(man.pin_again(r.id)?),
             (_, None) => {
-                return Err(Error::InvalidArgument(
+                return Err(Error::invalid_argument(
                     "the cursor holds no region to pin".to_owned(),
                 ));
             }

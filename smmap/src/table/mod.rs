@@ -17,7 +17,7 @@ pub use record_table::RecordTable;
 use crate::error::Error;
 
 pub(super) fn zero_sized<T>(what: &str) -> Error {
-    Error::InvalidArgument(format!(
+    Error::invalid_argument(format!(
         "{what} of zero-sized type {}",
         std::any::type_name::<T>()
     ))

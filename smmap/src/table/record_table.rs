@@ -109,12 +109,12 @@ impl<T: MappedRecord> RecordTable<T> {
                 rel0: 0,
                 _t: PhantomData,
             }),
-            _ => Err(Error::OutOfBounds {
+            _ => Err(Error::from(crate::error::OutOfBounds {
                 path: cursor.location(),
                 offset: base,
                 len: bytes.unwrap_or(u64::MAX),
                 file_size,
-            }),
+            })),
         }
     }
 
@@ -171,7 +171,7 @@ impl<T: MappedRecord> RecordTable<T> {
     /// let mut t = smmap::RecordTable::<U32<LittleEndian>>::new(man.make_cursor(&path)?, 0, 50_000)?;
     /// let sum: u64 = (0..t.len()).map(|i| t.get(i).map(|v| u64::from(v.get()))).sum::<Result<_, _>>()?;
     /// assert_eq!(sum, 49_999 * 50_000 / 2);
-    /// assert!(matches!(t.get(50_000), Err(smmap::Error::OutOfBounds { offset: 200_000, .. })));
+    /// assert!(matches!(t.get(50_000), Err(smmap::Error::OutOfBounds(e)) if e.offset == 200_000));
     /// # Ok(()) }
     /// ```
     #[inline]
@@ -251,12 +251,12 @@ impl<T: MappedRecord> RecordTable<T> {
 
     #[cold]
     fn out_of_bounds(&self, i: u64) -> Error {
-        Error::OutOfBounds {
+        Error::from(crate::error::OutOfBounds {
             path: self.cursor.location(),
             offset: i.saturating_mul(T::SIZE as u64).saturating_add(self.base),
             len: T::SIZE as u64,
             file_size: self.cursor.file_size(),
-        }
+        })
     }
 
     /// Records `i..j` at once, without copying: from record `i` to the last record of the
@@ -392,7 +392,7 @@ impl<T: MappedRecord> RecordTable<T> {
         F: FnMut(&T) -> Ordering,
     {
         if range.start > range.end || range.end > self.len {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(format!(
                 "range {range:?} of a record table of {} records",
                 self.len
             )));
