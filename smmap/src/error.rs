@@ -70,8 +70,8 @@ impl From<Option<&Path>> for Location {
 /// handed over as [`std::fs::File`]) and, where it applies, the offset. I/O errors keep their
 /// source ([`std::error::Error::source`]).
 ///
-/// Each variant boxes its details (see the [module docs](self)), which keeps `Error` at 16 bytes
-/// and `Result<&[u8]>` at 24.
+/// Each variant boxes its details (see the [module docs](self)), which keeps `Error` at two
+/// words (16 bytes on 64-bit targets) and `Result<&[u8]>` at three (24).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
