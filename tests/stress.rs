@@ -349,8 +349,18 @@ impl Worker<'_> {
     }
 }
 
-/// Eight threads run random operations on `man` for `time`; returns each thread's view of the
-/// files.
+/// Reads the threads of [`run_threads`] do at least (writes: a tenth), however long that takes
+/// (up to [`CAP`]): a slow machine (or Windows under wine) makes fewer operations per second,
+/// and the checks after a run need a real amount of work to mean something.
+const MIN_READS: u64 = 2000;
+
+/// How long [`run_threads`] goes on past its time for its minimum of work; reaching it means
+/// the threads starved (the checks after the run then fail).
+const CAP: Duration = Duration::from_secs(120);
+
+/// Eight threads run random operations on `man` for `time`, and on until they did at least
+/// [`MIN_READS`] reads (and a tenth as many writes, if the world writes); returns each thread's
+/// view of the files.
 fn run_threads(
     man: &SlidingWindowMapManager,
     world: &World,
@@ -358,7 +368,12 @@ fn run_threads(
     seed: u64,
 ) -> (Vec<Vec<Vec<u8>>>, Tally) {
     let tally = Tally::default();
-    let end = Instant::now() + time;
+    let start = Instant::now();
+    let (end, cap) = (start + time, start + time + CAP);
+    let enough = |t: &Tally| {
+        t.reads.load(Ordering::Relaxed) >= MIN_READS
+            && (!world.writes || t.writes.load(Ordering::Relaxed) >= MIN_READS / 10)
+    };
     let views = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|me| {
@@ -374,7 +389,11 @@ fn run_threads(
                         window: man.window_size(),
                         written: 0,
                     };
-                    while Instant::now() < end {
+                    loop {
+                        let now = Instant::now();
+                        if now >= cap || (now >= end && enough(tally)) {
+                            break;
+                        }
                         for _ in 0..32 {
                             w.step(tally);
                         }
