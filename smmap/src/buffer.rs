@@ -377,7 +377,11 @@ impl SlidingWindowMapBuffer {
             && (rest >= n || n <= self.max_region / 2)
         {
             // Then expose the rest of the region, for the reads that follow.
-            if self.use_region(abs, size)? != size || self.use_region(abs, 0)? < size {
+            // (The rest may be that of another window, shorter, when the bytes came from a
+            // small read: then they are asked for again.)
+            if self.use_region(abs, size)? != size
+                || (self.use_region(abs, 0)? < size && self.use_region(abs, size)? != size)
+            {
                 return Err(self.short(abs, n));
             }
             return Ok(Cow::Borrowed(&self.cursor.buffer()[..size]));
@@ -1287,7 +1291,9 @@ impl SlidingWindowMapBuffer {
             a_s.max(a_e - (a_e - a_s).min(self.max_region.max(2) / 2))
         };
         let want = usize::try_from(a_e - b).map_err(|_| self.short(b, a_e - b))?;
-        if self.use_region(b, want)? != want || self.use_region(b, 0)? < want {
+        if self.use_region(b, want)? != want
+            || (self.use_region(b, 0)? < want && self.use_region(b, want)? != want)
+        {
             return Err(self.short(b, a_e - b));
         }
         Ok((b - self.start, &self.cursor.buffer()[..want]))

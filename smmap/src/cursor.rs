@@ -131,7 +131,7 @@ impl WindowCursor {
     #[inline(never)]
     fn use_region_switch(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         let need = (size as u64).max(1);
-        if self.switch_fast(offset, need) {
+        if self.switch_fast(offset, need, size == 0) {
             return Ok(self.expose_switched(offset, size));
         }
         self.use_region_slow(offset, size, true)
@@ -158,14 +158,26 @@ impl WindowCursor {
     /// (the others may need its size read again), and not while the cursor holds its window
     /// for writing or by a count, or while its window lost bytes to a truncation (the slow
     /// path reports that first).
+    ///
+    /// `to_end`: the request is for the rest of a window (`use_region(offset, 0)`): it goes to
+    /// the table, which prefers the window that starts in the half-window of `offset` (the
+    /// longest rest) where a kept window may be the one before it.
     #[inline(always)]
-    fn switch_fast(&mut self, offset: u64, need: u64) -> bool {
-        let ok = self.win.intact()
-            && !self.win.is_exclusive()
-            && need <= self.file_size.saturating_sub(offset)
-            && self.win.try_switch(&self.table, offset, need);
+    fn switch_fast(&mut self, offset: u64, need: u64, to_end: bool) -> bool {
+        let ok = self.switch_allowed(offset, need)
+            && ((!to_end && self.win.switch_kept(&self.table, offset, need))
+                || self.win.try_switch(&self.table, offset, need));
         self.hits += u64::from(ok);
         ok
+    }
+
+    /// Whether a switch without the lock may serve `[offset, offset + need)` (see
+    /// [`switch_fast`](Self::switch_fast)).
+    #[inline(always)]
+    fn switch_allowed(&self, offset: u64, need: u64) -> bool {
+        self.win.intact()
+            && !self.win.is_exclusive()
+            && need <= self.file_size.saturating_sub(offset)
     }
 
     /// What the manager is told about a request the current window does not serve.
@@ -639,17 +651,38 @@ impl WindowCursor {
     /// in the caller's loop.
     #[inline(never)]
     fn record_switch<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
-        if T::SIZE > 0 && self.switch_fast(offset, T::SIZE as u64) {
-            let bytes = self
-                .win
-                .bytes_at(offset, T::SIZE)
-                .expect("switched to a holder");
-            let rec: &T = record::cast(bytes).expect("sized");
-            self.ofs = offset;
-            self.size = T::SIZE;
-            return self.checked(rec, offset);
+        // The likeliest: a window the cursor keeps (no call on the way).
+        if T::SIZE > 0
+            && self.switch_allowed(offset, T::SIZE as u64)
+            && self.win.switch_kept(&self.table, offset, T::SIZE as u64)
+        {
+            self.hits += 1;
+            return self.record_switched(offset);
+        }
+        self.record_switch_table::<T>(offset)
+    }
+
+    /// As [`record_switch`](Self::record_switch), through the file's table of windows or else
+    /// the slow path.
+    #[inline(never)]
+    fn record_switch_table<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        if T::SIZE > 0 && self.switch_fast(offset, T::SIZE as u64, false) {
+            return self.record_switched(offset);
         }
         self.record_slow::<T>(offset)
+    }
+
+    /// The record at `offset`, after a switch to a window that holds it.
+    #[inline(always)]
+    fn record_switched<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        let bytes = self
+            .win
+            .bytes_at(offset, T::SIZE)
+            .expect("switched to a holder");
+        let rec: &T = record::cast(bytes).expect("sized");
+        self.ofs = offset;
+        self.size = T::SIZE;
+        self.checked(rec, offset)
     }
 
     /// `rec`, the record at `offset` the cursor exposes, if its check passes and the bytes it

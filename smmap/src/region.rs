@@ -44,6 +44,26 @@
 //!   the region stays, or the cursor's second load sees the kill, and it backs off: a cursor
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
+//! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
+//!   to, one per half-window of the file (up to 64), as *idle holds*: the tag in place
+//!   `h % places` of its hazard's `idle` array for the half-window `h` the window served (the
+//!   window is slot `h`'s or slot `h - 1`'s), and what a switch needs (start, end, address) in
+//!   the cursor's own memory. A switch to a kept window stores its tag in `cur`, executes the
+//!   light barrier, and loads the idle place again: if it still holds the tag and the gate is
+//!   down, the window is held. Nothing of the table is read but the gate: random reads over
+//!   the windows a cursor keeps cost a few loads and stores of its own lines. A kept window is
+//!   stored in its place (plain store) while `cur` announces it, before the store to `cur`
+//!   that lets go of it (release); the manager reads every `cur` (acquire) before the idle
+//!   places, so a scan that no longer sees the window in use sees it kept.
+//! - **Taking kept windows back** (in [`Region::try_retire`], after the kill and the scan of
+//!   `cur`): the manager swaps the window's tag out of the idle places that hold it (compare
+//!   and swap to 0, [`WindowTable::take_back`]), executes a second heavy barrier, and scans
+//!   `cur` again: a cursor that announced the window before the swap is seen (the kill is
+//!   undone and the window stays, held by that `cur`); a later one loads the emptied place and
+//!   backs off to the table (which sees the kill). Kept windows are not users
+//!   ([`Region::users`]): they never make a region busy, so budgets, `collect` and claims see
+//!   only the cursors that use a window; the gate keeps switches to kept windows out while a
+//!   writer works.
 //! - **Counted pins** (guards, tables, cursor clones, claims for writing: all under the lock)
 //!   are the cell's count; a kill needs it at 0. A cursor that claims its window for writing
 //!   first takes a counted pin on it and lets go of its hazard (the manager ends claims by
@@ -54,7 +74,8 @@
 //!   after its hazard store and light barrier. So either the claim sees the hazard (and is
 //!   refused) or the cursor sees the gate (and backs off to the locked path, which knows about
 //!   claims). While the gate is up, every switch of a cursor of that file takes the lock.
-//! - **Who holds a region** ([`Region::users`]): its count plus the hazards naming it. Exact for
+//! - **Who holds a region** ([`Region::users`]): its count plus the hazards announcing it in
+//!   use (kept windows are not counted). Exact for
 //!   the calling thread's own cursors and after a heavy barrier; a snapshot otherwise (as
 //!   `RegionInfo::client_count` documents).
 //! - **Recency**: letting go of a region stamps its cell ([`PinCell::stamp`]). While a manager is
@@ -81,13 +102,18 @@ const DEAD: u64 = 1 << 31;
 const COUNT: u64 = DEAD - 1;
 const GEN: u64 = 1 << 32;
 
-/// The clock for recency (see [`now`]).
-static CLOCK: AtomicU64 = AtomicU64::new(1);
+/// The clock for recency (see [`now`]) and how many managers are near their budget (the next
+/// mapping of theirs may evict, so the order of last uses decides which region goes, and
+/// stamps must be exact, see [`PinCell::stamp`]). Together: a switch reads both.
+struct Recency {
+    clock: AtomicU64,
+    pressed: AtomicUsize,
+}
 
-/// How many managers are near their budget: the next mapping of theirs may evict, so the
-/// order of last uses decides which region goes, and stamps must be exact (see
-/// [`PinCell::stamp`]).
-static PRESSED: AtomicUsize = AtomicUsize::new(0);
+static RECENCY: Recency = Recency {
+    clock: AtomicU64::new(1),
+    pressed: AtomicUsize::new(0),
+};
 
 /// The next tick of the clock for recency: a process-wide counter that each call advances
 /// with a plain load and store (no read-modify-write: a window switch must not wait for the
@@ -98,8 +124,8 @@ static PRESSED: AtomicUsize = AtomicUsize::new(0);
 /// the LRU order approximate by that much, never unsound.
 #[inline]
 pub(crate) fn now() -> u64 {
-    let t = CLOCK.load(Ordering::Relaxed).wrapping_add(1);
-    CLOCK.store(t, Ordering::Relaxed);
+    let t = RECENCY.clock.load(Ordering::Relaxed).wrapping_add(1);
+    RECENCY.clock.store(t, Ordering::Relaxed);
     t
 }
 
@@ -108,9 +134,9 @@ pub(crate) fn note_pressure(pressed: &mut bool, on: bool) {
     if *pressed != on {
         *pressed = on;
         if on {
-            PRESSED.fetch_add(1, Ordering::Relaxed);
+            RECENCY.pressed.fetch_add(1, Ordering::Relaxed);
         } else {
-            PRESSED.fetch_sub(1, Ordering::Relaxed);
+            RECENCY.pressed.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -219,15 +245,23 @@ impl PinCell {
     /// windows stores nothing here.
     #[inline(always)]
     fn stamp(&self) {
-        if PRESSED.load(Ordering::Relaxed) != 0 {
-            self.last_use.store(now(), Ordering::Relaxed);
-            self.count_use();
+        let r = &RECENCY;
+        if r.pressed.load(Ordering::Relaxed) != 0 {
+            self.stamp_exact();
         } else {
-            let t = CLOCK.load(Ordering::Relaxed);
+            let t = r.clock.load(Ordering::Relaxed);
             if self.last_use.load(Ordering::Relaxed) != t {
                 self.last_use.store(t, Ordering::Relaxed);
             }
         }
+    }
+
+    /// [`stamp`](Self::stamp) near a budget: the next tick, and a use counted for admission.
+    #[cold]
+    #[inline(never)]
+    fn stamp_exact(&self) {
+        self.last_use.store(now(), Ordering::Relaxed);
+        self.count_use();
     }
 
     /// Brings a dead cell back, pinned once, with the next generation.
@@ -248,18 +282,41 @@ struct Slot {
     region: AtomicPtr<Region>,
 }
 
-/// A cursor's announcement of the standard window it holds without a count (see the module
-/// docs): `generation << 32 | (slot + 1)`, 0 for none. On a cache line of its own: written by
-/// its cursor on every switch, read only by the manager's scans.
-#[derive(Debug, Default)]
+/// A cursor's announcements (see the module docs): `cur`, the standard window it uses without
+/// a count, and `idle`, the windows it keeps for later switches, each `generation << 32 |
+/// (slot + 1)`, 0 for none. A window of slot `k` is kept only in `idle[k % idle.len()]`. On
+/// cache lines of their own: written by their cursor, read only by the manager's scans (and an
+/// idle hold taken back by the manager's compare-and-swap).
+#[derive(Debug)]
 #[repr(align(64))]
-pub(crate) struct Hazard(AtomicU64);
+pub(crate) struct Hazard {
+    cur: AtomicU64,
+    /// Places in use in `idle` (a power of two, or 0).
+    places: usize,
+    idle: [AtomicU64; MAX_IDLE],
+}
 
 impl Hazard {
-    /// Lets go of the window announced (the caller reads nothing of it afterwards).
+    /// A hazard with `places` places for idle holds (a power of two, or 0).
+    fn new(places: usize) -> Self {
+        debug_assert!(places <= MAX_IDLE && (places == 0 || places.is_power_of_two()));
+        Hazard {
+            cur: AtomicU64::new(0),
+            places,
+            idle: [const { AtomicU64::new(0) }; MAX_IDLE],
+        }
+    }
+
+    /// Lets go of the window announced in use (the caller reads nothing of it afterwards).
     #[inline]
     fn clear(&self) {
-        self.0.store(0, Ordering::Release);
+        self.cur.store(0, Ordering::Release);
+    }
+
+    /// The place of an idle hold for half-window `h` (slot `h`'s window, or slot `h - 1`'s).
+    #[inline(always)]
+    fn idle_at(&self, h: usize) -> Option<&AtomicU64> {
+        (self.places > 0).then(|| &self.idle[h & (self.places - 1)])
     }
 }
 
@@ -290,6 +347,8 @@ pub(crate) struct WindowTable {
 
 /// Slots of a table at most (beyond, windows are found through the lock).
 const MAX_SLOTS: u64 = 1 << 16;
+/// Idle holds a cursor keeps at most (see [`Hazard`]).
+const MAX_IDLE: usize = 64;
 
 impl WindowTable {
     /// A table for a file of `size` bytes with windows of `window` bytes (0: none), with room
@@ -324,16 +383,16 @@ impl WindowTable {
     /// A hazard for a new cursor of the file, scanned by the manager until it is
     /// [`unregister`](Self::unregister)ed.
     pub(crate) fn register(&self) -> Arc<Hazard> {
-        let h = Arc::new(Hazard::default());
+        let h = Arc::new(Hazard::new(self.idle_places()));
         lock_hazards(&self.hazards).push(h.clone());
         h
     }
 
     /// Stops scanning a hazard (its cursor is going away; it announces nothing).
     pub(crate) fn unregister(&self, h: &Arc<Hazard>) {
-        debug_assert_eq!(
-            h.0.load(Ordering::Relaxed),
-            0,
+        debug_assert!(
+            h.cur.load(Ordering::Relaxed) == 0
+                && h.idle.iter().all(|i| i.load(Ordering::Relaxed) == 0),
             "a hazard unregistered in use"
         );
         let mut v = lock_hazards(&self.hazards);
@@ -342,12 +401,37 @@ impl WindowTable {
         }
     }
 
-    /// How many cursors announce `tag`. Exact for the calling thread's own cursors; for other
-    /// threads' only after a [`heavy_barrier`](crate::sys::heavy_barrier).
+    /// How many idle holds a cursor of the file keeps at most: one per slot, up to
+    /// [`MAX_IDLE`] (a power of two, or 0 without slots).
+    fn idle_places(&self) -> usize {
+        match self.slots.len() {
+            0 => 0,
+            n => n.next_power_of_two().min(MAX_IDLE),
+        }
+    }
+
+    /// How many cursors announce `tag` in use. Exact for the calling thread's own cursors; for
+    /// other threads' only after a [`heavy_barrier`](crate::sys::heavy_barrier).
     fn holders(&self, tag: u64) -> usize {
         lock_hazards(&self.hazards)
             .iter()
-            .filter(|h| h.0.load(Ordering::Acquire) == tag)
+            .filter(|h| h.cur.load(Ordering::Acquire) == tag)
+            .count()
+    }
+
+    /// Takes back every idle hold of `tag` (window `k`'s): a compare-and-swap to 0, which a
+    /// cursor that switches to the window afterwards sees (see the module docs). Returns how
+    /// many it took. Under the manager's lock, after [`holders`](Self::holders) found no
+    /// cursor using the window: the in-use announcements are read before the idle ones.
+    fn take_back(&self, tag: u64, k: usize) -> usize {
+        lock_hazards(&self.hazards)
+            .iter()
+            .flat_map(|h| [h.idle_at(k), h.idle_at(k + 1)])
+            .flatten()
+            .filter(|i| {
+                i.compare_exchange(tag, 0, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            })
             .count()
     }
 
@@ -387,18 +471,24 @@ impl WindowTable {
         }
     }
 
+    /// The slot of the window that starts at or before `offset` within half a window.
+    #[inline(always)]
+    fn index(&self, offset: u64) -> Option<usize> {
+        let k = if self.shift != u32::MAX {
+            offset >> self.shift
+        } else {
+            offset.checked_div(self.half)?
+        };
+        usize::try_from(k).ok()
+    }
+
     /// The slot of a live window that would hold `[offset, offset + need)`, and its state:
     /// window `offset / half`, or else the one before it (whose second half holds `offset`;
     /// the locked path serves requests from it too). Reads nothing but the slots' states: the
     /// region is only known to cover the request once pinned ([`pin`](Self::pin)).
     #[inline(always)]
     fn probe(&self, offset: u64, need: u64) -> Option<(usize, u64)> {
-        let k = if self.shift != u32::MAX {
-            offset >> self.shift
-        } else {
-            offset.checked_div(self.half)?
-        };
-        let k = usize::try_from(k).ok()?;
+        let k = self.index(offset)?;
         let s = self.slots.get(k)?.cell.state.load(Ordering::Acquire);
         if s & DEAD == 0 {
             return Some((k, s));
@@ -420,7 +510,7 @@ impl WindowTable {
         let slot = &self.slots[k];
         // Release: this store also lets go of the window the hazard named before, whose reads
         // must be done before a manager that sees the new tag unmaps it or grants a claim.
-        hz.0.store(tag(s, k), Ordering::Release);
+        hz.cur.store(tag(s, k), Ordering::Release);
         // Orders the announcement before the loads below, against the manager's heavy barrier
         // between a kill (or the gate) and its scan.
         crate::sys::light_barrier();
@@ -529,9 +619,16 @@ impl Region {
                 let Some(prev) = slot.cell.try_kill() else {
                     return false;
                 };
-                // Every cursor that announced this window before the kill is seen now; every
-                // later one sees the kill and backs off.
-                if !crate::sys::heavy_barrier() || t.holders(tag(prev, *k)) > 0 {
+                let tg = tag(prev, *k);
+                // Every cursor that announced this window in use before the kill is seen now;
+                // every later one sees the kill and backs off.
+                if !crate::sys::heavy_barrier() || t.holders(tg) > 0 {
+                    slot.cell.undo_kill(prev);
+                    return false;
+                }
+                // Idle holds are taken back; a cursor that switched to one meanwhile is seen
+                // using it after the second barrier, or saw it taken back and backed off.
+                if t.take_back(tg, *k) > 0 && (!crate::sys::heavy_barrier() || t.holders(tg) > 0) {
                     slot.cell.undo_kill(prev);
                     return false;
                 }
@@ -609,10 +706,11 @@ impl PinnedRegion {
     /// The region.
     #[inline(always)]
     pub(crate) fn get(&self) -> &Region {
-        // SAFETY: the holder has pinned the region, by a count or by a hazard that names it:
-        // the manager unmaps and drops a region only after `try_retire` succeeded, which needs
-        // the count at 0 and no hazard naming it after a heavy barrier (see the module docs);
-        // the registry's `Arc` keeps the struct alive until then.
+        // SAFETY: the holder has pinned the region, by a count or by a hazard that announces it
+        // in use: the manager unmaps and drops a region only after `try_retire` succeeded,
+        // which needs the count at 0, no hazard announcing it after a heavy barrier, and its
+        // kept copies taken back with no hazard announcing it after a second one (see the
+        // module docs); the registry's `Arc` keeps the struct alive until then.
         unsafe { self.region.as_ref() }
     }
 
@@ -658,24 +756,70 @@ pub(crate) struct Window {
     /// The cursor's hazard, once it switched windows without the lock (registered with its
     /// file's table; the cursor unregisters it when it goes).
     hazard: Option<Arc<Hazard>>,
-    /// With `pinned`: [`COUNTED`] if the region is held by a count, else the region's slot in
-    /// its table, held by `hazard` (letting go of it is a store to the hazard).
+    /// [`COUNTED`] if the region is held by a count, [`FREE`] without a region, else the
+    /// region's slot in its table, held by `hazard` (letting go of it is a store to the
+    /// hazard).
     slot: u32,
+    /// The windows the cursor keeps (its hazard's idle holds, at the same places), once the
+    /// hazard is registered: a switch to one of them reads only these, the hazard and the gate.
+    kept: Option<Box<Kept>>,
 }
+
+/// A cursor's idle holds (see [`Hazard`]), by place: slot `k`'s window at `k & mask`.
+#[derive(Debug)]
+struct Kept {
+    /// `log2(half)` of the table, 63 if it has no power-of-two windows (nothing is kept then).
+    shift: u32,
+    mask: u32,
+    /// The light barrier needs a full fence (see `sys::light_barrier`): known once the table
+    /// exists.
+    full_fence: bool,
+    places: [Idle; MAX_IDLE],
+}
+
+/// A window a cursor keeps without using it: what a switch to it needs. Valid while the
+/// hazard's idle place holds `tag` (the region stays mapped until the manager takes the hold
+/// back); `region` is only followed once the hazard announces `tag` in use and the place is
+/// found still to hold it (see the module docs).
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    /// The half-window it is kept for, plus one: `[(half - 1) * window / 2, half * window / 2)`,
+    /// in its first half (slot `half - 1`'s window) or in its second (the slot's before).
+    half: u64,
+    tag: u64,
+    begin: u64,
+    end: u64,
+    ptr: NonNull<u8>,
+    region: NonNull<Region>,
+}
+
+/// An idle place that keeps nothing (no half is 0).
+const NO_IDLE: Idle = Idle {
+    half: 0,
+    tag: 0,
+    begin: 0,
+    end: 0,
+    ptr: NonNull::dangling(),
+    region: NonNull::dangling(),
+};
 
 /// [`Window::slot`] of a region held by a count.
 const COUNTED: u32 = u32::MAX;
+/// [`Window::slot`] without a region.
+const FREE: u32 = u32::MAX - 1;
 
 // SAFETY: `ptr` points into the mapping of the region `pinned` holds, which any thread may read
 // (a `Region` is `Sync`); mutable access needs `&mut Window` and an exclusive claim, so sending
 // the window to another thread or sharing `&Window` gives no thread more than the claim allows.
+// The kept windows' pointers are only followed as the module docs say, by the owner of
+// `&mut Window`.
 unsafe impl Send for Window {}
 // SAFETY: `&Window` only reads through `ptr` (see above).
 unsafe impl Sync for Window {}
 
 impl Window {
     /// No region.
-    pub(crate) const fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Window {
             pinned: None,
             begin: 0,
@@ -685,18 +829,96 @@ impl Window {
             told: AtomicBool::new(false),
             own: Vec::new(),
             hazard: None,
-            slot: COUNTED,
+            slot: FREE,
+            kept: None,
+        }
+    }
+
+    /// Switches to a window the cursor keeps that holds `[offset, offset + need)` (slot
+    /// `offset / half`'s): the window switch of the cursor's fast path, a few loads and
+    /// stores of the cursor's own and one load of the gate. `false` (the window unchanged)
+    /// if it keeps none or holds a counted pin; `false` with the window let go of if the
+    /// manager took the kept window back or a writer is at work on the file.
+    #[inline(always)]
+    pub(crate) fn switch_kept(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
+        let (Some(kept), Some(hz)) = (self.kept.as_deref_mut(), self.hazard.as_deref()) else {
+            return false;
+        };
+        if self.slot == COUNTED {
+            return false;
+        }
+        // The window kept for the half-window `offset` is in (slot `h`'s or the one before,
+        // which starts at or before `offset`); the bytes must end in it.
+        let h = offset >> kept.shift;
+        let i = (h & u64::from(kept.mask)) as usize;
+        let e = kept.places[i];
+        if e.half != h.wrapping_add(1) || e.end < offset || e.end - offset < need {
+            return false;
+        }
+        // Letting go of the window: its use is stamped; the store below releases it.
+        if self.slot != FREE {
+            table.stamp(self.slot);
+        }
+        // Release: lets go of the window announced before (as in `WindowTable::pin`).
+        hz.cur.store(e.tag, Ordering::Release);
+        // Orders the announcement before the load of the place, against the manager's heavy
+        // barrier between taking the hold back and looking for cursors using the window.
+        if kept.full_fence {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        } else {
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        }
+        let place = hz.idle[i].load(Ordering::Acquire);
+        let open = table.writers.load(Ordering::Acquire) == 0;
+        // Held: the place still keeps the window, so the manager has not unmapped it, and
+        // cannot while the announcement is seen (see the module docs).
+        if place == e.tag && open && !crate::sys::poison_seen() {
+            self.begin = e.begin;
+            self.len = e.end - e.begin;
+            self.ptr = e.ptr;
+            self.pinned = Some(PinnedRegion { region: e.region });
+            self.slot = (e.tag as u32).wrapping_sub(1);
+            if *self.told.get_mut() {
+                *self.told.get_mut() = false;
+            }
+            debug_assert!(
+                self.begin <= offset && offset + need <= self.begin + self.len,
+                "kept {e:?} for {offset}+{need}"
+            );
+            return true;
+        }
+        self.kept_refused(i, place != e.tag);
+        false
+    }
+
+    /// After [`switch_kept`](Self::switch_kept) announced the window kept at place `i` but
+    /// could not hold it: nothing is announced any more, the window is let go of, and the
+    /// place is emptied if the manager took the window back (`taken`).
+    #[cold]
+    #[inline(never)]
+    fn kept_refused(&mut self, i: usize, taken: bool) {
+        if let Some(hz) = &self.hazard {
+            hz.clear();
+        }
+        if taken && let Some(kept) = self.kept.as_deref_mut() {
+            kept.places[i] = NO_IDLE;
+        }
+        if self.slot != FREE {
+            self.pinned = None;
+            self.slot = FREE;
+            self.take();
         }
     }
 
     /// Switches, without the lock, to the window of `table` that holds
-    /// `[offset, offset + need)`, if it is mapped: the window switch of the cursor's fast path.
-    /// Refused (`false`, the window unchanged) while the window holds a counted pin or no
-    /// hazard is registered yet; on a failure after the window was let go of, `false` with
-    /// the window empty.
+    /// `[offset, offset + need)`, if it is mapped, and keeps it: the switch of the cursor's
+    /// fast path when it keeps no such window ([`switch_kept`](Self::switch_kept)). Refused
+    /// (`false`, the window unchanged) while the window holds a counted pin or no hazard is
+    /// registered yet; on a failure after the window was let go of, `false` with the window
+    /// empty.
     #[inline(always)]
     pub(crate) fn try_switch(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
-        if self.pinned.is_some() && self.slot == COUNTED {
+        if self.slot == COUNTED {
             return false;
         }
         let Some(hz) = &self.hazard else {
@@ -706,18 +928,22 @@ impl Window {
             return false;
         };
         // Letting go of the window: its use is stamped; the hazard's next store releases it.
-        if self.pinned.is_some() {
+        if self.slot != FREE {
             table.stamp(self.slot);
         }
         match table.pin(k, s, offset, need, hz) {
             Some(p) => {
                 self.hold(p, k as u32);
+                if let Some(h) = table.index(offset) {
+                    self.keep(h, tag(s, k));
+                }
                 true
             }
             None => {
                 // The window is empty now if it held a region (the hazard let go of it); the
                 // bytes of a small read stay, for the slow path's scan and run detection.
                 if self.pinned.take().is_some() {
+                    self.slot = FREE;
                     self.take();
                 }
                 false
@@ -725,12 +951,51 @@ impl Window {
         }
     }
 
+    /// Keeps the window just switched to and announced in use as `tag`, as an idle hold for
+    /// the half-window `h` (in place of the window kept there before).
+    #[inline]
+    fn keep(&mut self, h: usize, tag: u64) {
+        let (Some(kept), Some(hz), Some(p)) = (
+            self.kept.as_deref_mut(),
+            self.hazard.as_deref(),
+            self.pinned,
+        ) else {
+            return;
+        };
+        if kept.shift == 63 {
+            return;
+        }
+        let i = h & kept.mask as usize;
+        // Seen by the manager before the announcement that lets go of the window in use
+        // (released by that store, read after it: see `WindowTable::take_back`).
+        hz.idle[i].store(tag, Ordering::Relaxed);
+        kept.places[i] = Idle {
+            half: h as u64 + 1,
+            tag,
+            begin: self.begin,
+            end: self.begin + self.len,
+            ptr: self.ptr,
+            region: p.region,
+        };
+    }
+
     /// As [`try_switch`](Self::try_switch), for the slow path: registers the hazard first if
     /// needed. The caller has let go of the window's region (`take`).
     pub(crate) fn switch(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
         debug_assert!(self.pinned.is_none());
         if self.hazard.is_none() {
-            self.hazard = Some(table.register());
+            let hz = table.register();
+            self.kept = Some(Box::new(Kept {
+                shift: if table.shift == u32::MAX || hz.places == 0 {
+                    63
+                } else {
+                    table.shift
+                },
+                mask: hz.places.saturating_sub(1) as u32,
+                full_fence: !crate::sys::barrier_is_asymmetric(),
+                places: [NO_IDLE; MAX_IDLE],
+            }));
+            self.hazard = Some(hz);
         }
         self.try_switch(table, offset, need)
     }
@@ -738,13 +1003,19 @@ impl Window {
     /// The cursor's hazard, to unregister when the cursor goes (after `take`).
     pub(crate) fn take_hazard(&mut self) -> Option<Arc<Hazard>> {
         debug_assert!(self.pinned.is_none());
-        self.hazard.take()
+        let hz = self.hazard.take()?;
+        // The windows kept are let go of (nothing of them is read after this).
+        for place in &hz.idle {
+            place.store(0, Ordering::Release);
+        }
+        self.kept = None;
+        Some(hz)
     }
 
     /// Whether the region is held by the hazard rather than by a count: a claim for writing
     /// needs a count (the manager ends it), see [`count_pin`](Self::count_pin).
     pub(crate) fn held_by_hazard(&self) -> bool {
-        self.pinned.is_some() && self.slot != COUNTED
+        self.slot < FREE
     }
 
     /// Replaces the hazard's hold on the region with a counted pin the caller took (under the
@@ -866,7 +1137,7 @@ impl Window {
         self.begin = 0;
         self.ptr = NonNull::dangling();
         let pinned = self.pinned.take();
-        if pinned.is_some() && std::mem::replace(&mut self.slot, COUNTED) != COUNTED {
+        if pinned.is_some() && std::mem::replace(&mut self.slot, FREE) < FREE {
             if let Some(p) = pinned {
                 p.get().cell().stamp();
             }
@@ -1092,6 +1363,120 @@ mod tests {
         }
     }
 
+    /// Kept windows under retirement at full speed: two readers switch between the two
+    /// windows of a table through their windows' kept copies (and the table when one was
+    /// taken back) while one thread retires, unmaps and remaps both as fast as it can. A
+    /// reader that held a retired window would find another region (or none) in its slot,
+    /// or read unmapped bytes; neither happens, and kept switches do happen.
+    #[test]
+    fn kept_windows_are_taken_back_before_the_manager_unmaps_them() {
+        let gran = crate::sys::allocation_granularity() as u64;
+        let window = 2 * gran;
+        let mut f = tempfile::tempfile().expect("a file");
+        f.write_all(&vec![0x3c; 2 * window as usize])
+            .expect("written");
+        let table = WindowTable::new(window, 2 * window);
+        let map_at = |k: u64, id: u64| {
+            let map = Mapping::map(
+                &f,
+                k * gran,
+                window as usize,
+                crate::config::MapMode::ReadOnly,
+                false,
+                false,
+            )
+            .expect("a mapping");
+            let r = Region::new(k * gran, id, map, &table, 2 * window);
+            r.cell().unpin();
+            r
+        };
+        // Windows of slots 0 and 2 ([0, window) and [window, 2 * window)).
+        let current = Mutex::new(vec![Some(map_at(0, 0)), Some(map_at(2, 1))]);
+        let stop = AtomicBool::new(false);
+        let (kept, retires) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let (table, stop, kept) = (&table, &stop, &kept);
+                s.spawn(move || {
+                    let mut w = Window::empty();
+                    let mut x = t;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let offset = (x >> 33) % (2 * window - 8);
+                        let was_kept = w.switch_kept(table, offset, 8);
+                        if !was_kept {
+                            let _ = w.take();
+                            if !w.switch(table, offset, 8) {
+                                continue;
+                            }
+                        }
+                        kept.fetch_add(usize::from(was_kept), Ordering::Relaxed);
+                        let r = w.region().expect("held");
+                        let k = w.slot as usize;
+                        let in_slot = table.slots[k].region.load(Ordering::SeqCst);
+                        assert!(std::ptr::eq(in_slot, r), "a retired window is held");
+                        assert!(
+                            w.bytes_at(offset, 8)
+                                .expect("covers")
+                                .iter()
+                                .all(|&b| b == 0x3c)
+                        );
+                    }
+                    let _ = w.take();
+                    if let Some(h) = w.take_hazard() {
+                        table.unregister(&h);
+                    }
+                });
+            }
+            let t0 = std::time::Instant::now();
+            for id in 2.. {
+                if retires.load(Ordering::Relaxed) >= 4000 || t0.elapsed().as_secs() >= 5 {
+                    break;
+                }
+                let mut cur = current.lock().unwrap();
+                let i = (id % 2) as usize;
+                let r = cur[i].take().expect("a window");
+                if r.try_retire() {
+                    retires.fetch_add(1, Ordering::Relaxed);
+                    drop(r);
+                    cur[i] = Some(map_at(2 * i as u64, id));
+                } else {
+                    cur[i] = Some(r);
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let (kept, retires) = (kept.into_inner(), retires.into_inner());
+        assert!(
+            kept > 0 && retires > 0,
+            "kept switches {kept}, retires {retires}"
+        );
+        for r in current.into_inner().unwrap().into_iter().flatten() {
+            assert!(r.try_retire(), "no cursor is left");
+        }
+    }
+
+    #[test]
+    fn a_kept_window_is_no_user_and_is_taken_back() {
+        let (f, table) = file_and_table(1);
+        let r = window(&f, &table, 0);
+        r.cell().unpin();
+        let mut w = Window::empty();
+        assert!(w.switch(&table, 0, 1), "switched through the table");
+        assert_eq!(r.users(), 1);
+        let _ = w.take();
+        assert_eq!(r.users(), 0, "kept, not used");
+        assert!(w.switch_kept(&table, 5, 1), "switched to the kept window");
+        assert_eq!(r.users(), 1);
+        let _ = w.take();
+        assert!(r.try_retire(), "taken back");
+        assert!(!w.switch_kept(&table, 5, 1), "no longer kept");
+        assert!(w.region().is_none());
+        if let Some(h) = w.take_hazard() {
+            table.unregister(&h);
+        }
+    }
+
     #[test]
     fn a_hazard_counts_as_a_user_and_keeps_its_window() {
         let (f, table) = file_and_table(1);
@@ -1107,7 +1492,7 @@ mod tests {
         // The gate sends cursors to the locked path.
         assert!(table.raise_gate());
         assert!(pin_window(&table, 0, 1, &hz).is_none());
-        assert_eq!(hz.0.load(Ordering::Relaxed), 0, "nothing left announced");
+        assert_eq!(hz.cur.load(Ordering::Relaxed), 0, "nothing left announced");
         table.lower_gate();
         assert!(r.try_retire());
         assert!(pin_window(&table, 0, 1, &hz).is_none(), "retired");

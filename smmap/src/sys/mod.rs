@@ -150,6 +150,12 @@ pub(crate) fn light_barrier() {
     }
 }
 
+/// Whether [`light_barrier`] is only a compiler fence (set up by [`init_barriers`], which
+/// every caller has run before: it never changes afterwards).
+pub(crate) fn barrier_is_asymmetric() -> bool {
+    ASYMMETRIC.load(Ordering::Relaxed)
+}
+
 /// The writer's half of an asymmetric fence: a full fence here, and, where the system has one,
 /// a full fence on every thread of the process that runs meanwhile. `false` if the process-wide
 /// barrier failed (it cannot once registered; the caller then treats every reader as present).
