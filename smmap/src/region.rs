@@ -45,7 +45,7 @@
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
 //! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
-//!   to, one per half-window of the file (up to 64), as *idle holds*: the tag in place
+//!   to, one per half-window of the file (up to 256), as *idle holds*: the tag in place
 //!   `h % places` of its hazard's `idle` array for the half-window `h` the window served (the
 //!   window is slot `h`'s or slot `h - 1`'s), and what a switch needs (start, end, address) in
 //!   the cursor's own memory. A switch to a kept window stores its tag in `cur`, executes the
@@ -293,7 +293,7 @@ pub(crate) struct Hazard {
     cur: AtomicU64,
     /// Places in use in `idle` (a power of two, or 0).
     places: usize,
-    idle: [AtomicU64; MAX_IDLE],
+    idle: Box<[AtomicU64]>,
 }
 
 impl Hazard {
@@ -303,7 +303,7 @@ impl Hazard {
         Hazard {
             cur: AtomicU64::new(0),
             places,
-            idle: [const { AtomicU64::new(0) }; MAX_IDLE],
+            idle: (0..places).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -348,7 +348,7 @@ pub(crate) struct WindowTable {
 /// Slots of a table at most (beyond, windows are found through the lock).
 const MAX_SLOTS: u64 = 1 << 16;
 /// Idle holds a cursor keeps at most (see [`Hazard`]).
-const MAX_IDLE: usize = 64;
+const MAX_IDLE: usize = 256;
 
 impl WindowTable {
     /// A table for a file of `size` bytes with windows of `window` bytes (0: none), with room
@@ -774,7 +774,7 @@ struct Kept {
     /// The light barrier needs a full fence (see `sys::light_barrier`): known once the table
     /// exists.
     full_fence: bool,
-    places: [Idle; MAX_IDLE],
+    places: Box<[Idle]>,
 }
 
 /// A window a cursor keeps without using it: what a switch to it needs. Valid while the
@@ -851,7 +851,9 @@ impl Window {
         // which starts at or before `offset`); the bytes must end in it.
         let h = offset >> kept.shift;
         let i = (h & u64::from(kept.mask)) as usize;
-        let e = kept.places[i];
+        let Some(&e) = kept.places.get(i) else {
+            return false;
+        };
         if e.half != h.wrapping_add(1) || e.end < offset || e.end - offset < need {
             return false;
         }
@@ -868,7 +870,7 @@ impl Window {
         } else {
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
-        let place = hz.idle[i].load(Ordering::Acquire);
+        let place = hz.idle.get(i).map_or(0, |p| p.load(Ordering::Acquire));
         let open = table.writers.load(Ordering::Acquire) == 0;
         // Held: the place still keeps the window, so the manager has not unmapped it, and
         // cannot while the announcement is seen (see the module docs).
@@ -900,8 +902,11 @@ impl Window {
         if let Some(hz) = &self.hazard {
             hz.clear();
         }
-        if taken && let Some(kept) = self.kept.as_deref_mut() {
-            kept.places[i] = NO_IDLE;
+        if taken
+            && let Some(kept) = self.kept.as_deref_mut()
+            && let Some(p) = kept.places.get_mut(i)
+        {
+            *p = NO_IDLE;
         }
         if self.slot != FREE {
             self.pinned = None;
@@ -966,10 +971,13 @@ impl Window {
             return;
         }
         let i = h & kept.mask as usize;
+        let (Some(place), Some(local)) = (hz.idle.get(i), kept.places.get_mut(i)) else {
+            return;
+        };
         // Seen by the manager before the announcement that lets go of the window in use
         // (released by that store, read after it: see `WindowTable::take_back`).
-        hz.idle[i].store(tag, Ordering::Relaxed);
-        kept.places[i] = Idle {
+        place.store(tag, Ordering::Relaxed);
+        *local = Idle {
             half: h as u64 + 1,
             tag,
             begin: self.begin,
@@ -993,7 +1001,7 @@ impl Window {
                 },
                 mask: hz.places.saturating_sub(1) as u32,
                 full_fence: !crate::sys::barrier_is_asymmetric(),
-                places: [NO_IDLE; MAX_IDLE],
+                places: vec![NO_IDLE; hz.places].into_boxed_slice(),
             }));
             self.hazard = Some(hz);
         }
