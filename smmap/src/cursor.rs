@@ -8,7 +8,7 @@ use crate::error::{Error, Location, Result};
 use crate::ids::FileId;
 use crate::manager::{Answer, Registered, Shared};
 use crate::record::{self, MappedRecord, RecordCheckError};
-use crate::region::{PinnedRegion, Region, Window, WindowTable};
+use crate::region::{LOSS, PinnedRegion, Region, Window, WindowTable};
 use crate::small::{self, Hint};
 
 /// A handle on one file and on the region of it that it currently uses.
@@ -131,7 +131,7 @@ impl WindowCursor {
     #[inline(never)]
     fn use_region_switch(&mut self, offset: u64, size: usize) -> Result<&[u8]> {
         let need = (size as u64).max(1);
-        if self.switch_fast(offset, need, size == 0) {
+        if self.switch_fast(offset, need, size != 0) {
             return Ok(self.expose_switched(offset, size));
         }
         self.use_region_slow(offset, size, true)
@@ -159,13 +159,14 @@ impl WindowCursor {
     /// for writing or by a count, or while its window lost bytes to a truncation (the slow
     /// path reports that first).
     ///
-    /// `to_end`: the request is for the rest of a window (`use_region(offset, 0)`): it goes to
-    /// the table, which prefers the window that starts in the half-window of `offset` (the
-    /// longest rest) where a kept window may be the one before it.
+    /// `kept`: the windows the cursor keeps are tried first. Not for a request for the rest
+    /// of a window (`use_region(offset, 0)`): the table prefers the window that starts in the
+    /// half-window of `offset` (the longest rest) where a kept window may be the one before
+    /// it; nor where the caller tried them.
     #[inline(always)]
-    fn switch_fast(&mut self, offset: u64, need: u64, to_end: bool) -> bool {
+    fn switch_fast(&mut self, offset: u64, need: u64, kept: bool) -> bool {
         let ok = self.switch_allowed(offset, need)
-            && ((!to_end && self.win.switch_kept(&self.table, offset, need))
+            && ((kept && Window::detours() == 0 && self.win.switch_kept(offset, need))
                 || self.win.try_switch(&self.table, offset, need));
         self.hits += u64::from(ok);
         ok
@@ -632,40 +633,45 @@ impl WindowCursor {
     /// [`Error::OutOfBounds`] if the record does not lie entirely inside the file,
     /// [`Error::BadMagic`] or [`Error::InvalidRecord`] if its check fails, and the errors of
     /// [`use_region`](Self::use_region).
-    #[inline]
+    #[inline(always)]
     pub fn record<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        // One load tells whether bytes were lost anywhere (then see `record_switch`) and
+        // whether a manager is near its budget (then switches go through the table).
+        let detours = Window::detours();
         // The hot path: the record lies in the current region.
-        if self.win.intact() && self.win.holds(offset, T::SIZE) {
-            let bytes = self.win.bytes_at(offset, T::SIZE).expect("held");
-            let rec: &T = record::cast(bytes).expect("sized");
+        if detours & LOSS == 0 && self.win.holds(offset, T::SIZE) {
+            return self.record_held(offset);
+        }
+        // The next likeliest: a window the cursor keeps, switched to in place (it checks the
+        // rest of `switch_allowed`, and needs no check of the size).
+        if detours == 0 && T::SIZE > 0 && self.win.switch_kept(offset, T::SIZE as u64) {
             self.hits += 1;
-            self.ofs = offset;
-            self.size = T::SIZE;
-            return self.checked(rec, offset);
+            return self.record_switched(offset);
         }
         self.record_switch::<T>(offset)
+    }
+
+    /// The record at `offset`, which the current region holds.
+    #[inline(always)]
+    fn record_held<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+        let bytes = self.win.bytes_at(offset, T::SIZE).expect("held");
+        let rec: &T = record::cast(bytes).expect("sized");
+        self.hits += 1;
+        self.ofs = offset;
+        self.size = T::SIZE;
+        self.checked(rec, offset)
     }
 
     /// A record outside the current region: through another mapped window, switched to
     /// without the lock, or else the slow path. Not inlined, so that the hit path stays small
     /// in the caller's loop.
+    /// (The caller tried the windows the cursor keeps, and the current one, unless bytes were
+    /// lost somewhere: then the current window serves only if its own bytes are all there.)
     #[inline(never)]
     fn record_switch<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
-        // The likeliest: a window the cursor keeps (no call on the way).
-        if T::SIZE > 0
-            && self.switch_allowed(offset, T::SIZE as u64)
-            && self.win.switch_kept(&self.table, offset, T::SIZE as u64)
-        {
-            self.hits += 1;
-            return self.record_switched(offset);
+        if Window::detours() & LOSS != 0 && self.win.intact() && self.win.holds(offset, T::SIZE) {
+            return self.record_held(offset);
         }
-        self.record_switch_table::<T>(offset)
-    }
-
-    /// As [`record_switch`](Self::record_switch), through the file's table of windows or else
-    /// the slow path.
-    #[inline(never)]
-    fn record_switch_table<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
         if T::SIZE > 0 && self.switch_fast(offset, T::SIZE as u64, false) {
             return self.record_switched(offset);
         }

@@ -1326,8 +1326,14 @@ impl State {
             // A region the SIGBUS guard poisoned is no obstacle: its holders are told of the
             // loss at their next call, and nothing else is served from it.
             let poisoned = slot.region.map.poisoned();
-            if (slot.private_dirty || !self.evict(id, Some(file), false)) && !poisoned {
-                pinned_end = pinned_end.max(end);
+            if slot.private_dirty || !self.evict(id, Some(file), false) {
+                // It stays mapped: the cursors that keep it switch to it through the table
+                // from now on, which checks the request against the size (see `region.rs`,
+                // "Kept windows").
+                self.regions[&id].region.take_back_kept();
+                if !poisoned {
+                    pinned_end = pinned_end.max(end);
+                }
             }
         }
         if pinned_end > size {

@@ -90,9 +90,10 @@
 //!   again.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub(crate) use crate::sys::LOSS;
 use crate::sys::Mapping;
 
 /// A region id, unique within its manager.
@@ -102,18 +103,8 @@ const DEAD: u64 = 1 << 31;
 const COUNT: u64 = DEAD - 1;
 const GEN: u64 = 1 << 32;
 
-/// The clock for recency (see [`now`]) and how many managers are near their budget (the next
-/// mapping of theirs may evict, so the order of last uses decides which region goes, and
-/// stamps must be exact, see [`PinCell::stamp`]). Together: a switch reads both.
-struct Recency {
-    clock: AtomicU64,
-    pressed: AtomicUsize,
-}
-
-static RECENCY: Recency = Recency {
-    clock: AtomicU64::new(1),
-    pressed: AtomicUsize::new(0),
-};
+/// The clock for recency (see [`now`]).
+static CLOCK: AtomicU64 = AtomicU64::new(1);
 
 /// The next tick of the clock for recency: a process-wide counter that each call advances
 /// with a plain load and store (no read-modify-write: a window switch must not wait for the
@@ -124,8 +115,8 @@ static RECENCY: Recency = Recency {
 /// the LRU order approximate by that much, never unsound.
 #[inline]
 pub(crate) fn now() -> u64 {
-    let t = RECENCY.clock.load(Ordering::Relaxed).wrapping_add(1);
-    RECENCY.clock.store(t, Ordering::Relaxed);
+    let t = CLOCK.load(Ordering::Relaxed).wrapping_add(1);
+    CLOCK.store(t, Ordering::Relaxed);
     t
 }
 
@@ -133,11 +124,7 @@ pub(crate) fn now() -> u64 {
 pub(crate) fn note_pressure(pressed: &mut bool, on: bool) {
     if *pressed != on {
         *pressed = on;
-        if on {
-            RECENCY.pressed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            RECENCY.pressed.fetch_sub(1, Ordering::Relaxed);
-        }
+        crate::sys::note_pressure(on);
     }
 }
 
@@ -245,23 +232,16 @@ impl PinCell {
     /// windows stores nothing here.
     #[inline(always)]
     fn stamp(&self) {
-        let r = &RECENCY;
-        if r.pressed.load(Ordering::Relaxed) != 0 {
-            self.stamp_exact();
+        if crate::sys::detours() >= crate::sys::PRESSURE {
+            // Near a budget: the next tick, and a use counted for admission.
+            self.last_use.store(now(), Ordering::Relaxed);
+            self.count_use();
         } else {
-            let t = r.clock.load(Ordering::Relaxed);
+            let t = CLOCK.load(Ordering::Relaxed);
             if self.last_use.load(Ordering::Relaxed) != t {
                 self.last_use.store(t, Ordering::Relaxed);
             }
         }
-    }
-
-    /// [`stamp`](Self::stamp) near a budget: the next tick, and a use counted for admission.
-    #[cold]
-    #[inline(never)]
-    fn stamp_exact(&self) {
-        self.last_use.store(now(), Ordering::Relaxed);
-        self.count_use();
     }
 
     /// Brings a dead cell back, pinned once, with the next generation.
@@ -293,7 +273,7 @@ pub(crate) struct Hazard {
     cur: AtomicU64,
     /// Places in use in `idle` (a power of two, or 0).
     places: usize,
-    idle: Box<[AtomicU64]>,
+    idle: [AtomicU64; MAX_IDLE],
 }
 
 impl Hazard {
@@ -303,7 +283,7 @@ impl Hazard {
         Hazard {
             cur: AtomicU64::new(0),
             places,
-            idle: (0..places).map(|_| AtomicU64::new(0)).collect(),
+            idle: [const { AtomicU64::new(0) }; MAX_IDLE],
         }
     }
 
@@ -441,7 +421,21 @@ impl WindowTable {
     #[must_use]
     pub(crate) fn raise_gate(&self) -> bool {
         self.writers.fetch_add(1, Ordering::SeqCst);
-        crate::sys::heavy_barrier()
+        if !crate::sys::heavy_barrier() {
+            return false;
+        }
+        // Every kept window is taken back: a switch to one does not look at the gate (see the
+        // module docs, "The writers gate").
+        self.sweep_kept() == 0 || crate::sys::heavy_barrier()
+    }
+
+    /// Takes back every window the file's cursors keep; returns how many there were.
+    fn sweep_kept(&self) -> usize {
+        lock_hazards(&self.hazards)
+            .iter()
+            .flat_map(|h| &h.idle[..h.places])
+            .filter(|p| p.swap(0, Ordering::SeqCst) != 0)
+            .count()
     }
 
     /// Lowers the writers gate.
@@ -638,6 +632,17 @@ impl Region {
         }
     }
 
+    /// Takes back the copies of this region that cursors keep (a standard window), without
+    /// unmapping it: a cursor reaches it again only through the table or the manager, which
+    /// check requests against the file's size (for a region past a new, smaller end). Under
+    /// the manager's lock.
+    pub(crate) fn take_back_kept(&self) {
+        if let CellHome::Slot(t, k) = &self.cell {
+            let s = t.slots[*k].cell.state.load(Ordering::Relaxed);
+            t.take_back(tag(s, *k), *k);
+        }
+    }
+
     /// How many cursors and guards hold the region: its count and the hazards that name it.
     /// Exact for the calling thread's cursors, and for all once the gate is up; otherwise a
     /// snapshot.
@@ -761,21 +766,23 @@ pub(crate) struct Window {
     /// hazard).
     slot: u32,
     /// The windows the cursor keeps (its hazard's idle holds, at the same places), once the
-    /// hazard is registered: a switch to one of them reads only these, the hazard and the gate.
-    kept: Option<Box<Kept>>,
-}
-
-/// A cursor's idle holds (see [`Hazard`]), by place: slot `k`'s window at `k & mask`.
-#[derive(Debug)]
-struct Kept {
-    /// `log2(half)` of the table, 63 if it has no power-of-two windows (nothing is kept then).
-    shift: u32,
-    mask: u32,
-    /// The light barrier needs a full fence (see `sys::light_barrier`): known once the table
-    /// exists.
-    full_fence: bool,
+    /// hazard is registered: a switch to one of them reads only these, the hazard and the
+    /// gate. In one word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5,
+    /// [`FULL_FENCE`] if the light barrier needs a full fence (see `sys::light_barrier`; known
+    /// once the table exists), and the mask of the places' indices (their number minus one)
+    /// in bits 32 to 63; 0 while nothing can be kept (no hazard yet, or a table without
+    /// power-of-two windows).
+    geometry: u64,
+    /// `geometry`, or 0 while the window holds a counted pin (switches to kept windows let go
+    /// of the window in use by a store, which only a hazard's hold allows): what a switch
+    /// loads.
+    fast: u64,
+    /// `mask + 1` places while `geometry` is not 0.
     places: Box<[Idle]>,
 }
+
+/// [`Window::geometry`]'s flag for a full fence.
+const FULL_FENCE: u64 = 1 << 8;
 
 /// A window a cursor keeps without using it: what a switch to it needs. Valid while the
 /// hazard's idle place holds `tag` (the region stays mapped until the manager takes the hold
@@ -783,21 +790,18 @@ struct Kept {
 /// found still to hold it (see the module docs).
 #[derive(Debug, Clone, Copy)]
 struct Idle {
-    /// The half-window it is kept for, plus one: `[(half - 1) * window / 2, half * window / 2)`,
-    /// in its first half (slot `half - 1`'s window) or in its second (the slot's before).
-    half: u64,
+    /// The window's tag (its slot is `tag as u32 - 1`): kept for a half-window `h` in place
+    /// `h & mask`, it is slot `h`'s window or slot `h - 1`'s.
     tag: u64,
-    begin: u64,
     end: u64,
     ptr: NonNull<u8>,
     region: NonNull<Region>,
 }
 
-/// An idle place that keeps nothing (no half is 0).
+/// An idle place that keeps nothing (no tag is 0: its slot would be `u32::MAX`, which is
+/// no half-window's or the one before's).
 const NO_IDLE: Idle = Idle {
-    half: 0,
     tag: 0,
-    begin: 0,
     end: 0,
     ptr: NonNull::dangling(),
     region: NonNull::dangling(),
@@ -830,89 +834,106 @@ impl Window {
             own: Vec::new(),
             hazard: None,
             slot: FREE,
-            kept: None,
+            geometry: 0,
+            fast: 0,
+            places: Box::new([]),
         }
     }
 
     /// Switches to a window the cursor keeps that holds `[offset, offset + need)` (slot
-    /// `offset / half`'s): the window switch of the cursor's fast path, a few loads and
-    /// stores of the cursor's own and one load of the gate. `false` (the window unchanged)
-    /// if it keeps none or holds a counted pin; `false` with the window let go of if the
-    /// manager took the kept window back or a writer is at work on the file.
+    /// `offset / half`'s, or the one before): the window switch of the cursor's fast path, a
+    /// few loads and stores of the cursor's own. `false` (the window unchanged) if it keeps
+    /// none or holds a counted pin (as it does for writing); `false` with the window let go of
+    /// if the manager took the kept window back (as it does to unmap it, and when a writer
+    /// raises the file's gate).
+    ///
+    /// Only while no bytes were lost anywhere and no manager is near its budget
+    /// (`sys::detours() == 0`, which the caller checks): the window let go of is not stamped
+    /// (see "Recency" in the module docs), and the slow path finds out where bytes were lost.
+    /// The request is not checked against the cursor's idea of the file's size: a kept window
+    /// lies inside the file as its manager knows it (windows are cut at the end of the file
+    /// when mapped, and a manager that learns of a smaller size takes the copies kept of the
+    /// regions past it back, [`Region::take_back_kept`], as it unmaps them).
     #[inline(always)]
-    pub(crate) fn switch_kept(&mut self, table: &WindowTable, offset: u64, need: u64) -> bool {
-        let (Some(kept), Some(hz)) = (self.kept.as_deref_mut(), self.hazard.as_deref()) else {
+    pub(crate) fn switch_kept(&mut self, offset: u64, need: u64) -> bool {
+        debug_assert!(!self.exclusive || self.slot == COUNTED);
+        debug_assert_eq!(crate::sys::detours(), 0, "checked by the caller");
+        // Every load counts here: a switch waits behind the cache misses before it, and each
+        // load holds a place in the processor's load buffer meanwhile, so that fewer misses
+        // overlap. What is read before the fence below is kept in registers.
+        let geometry = self.fast;
+        debug_assert_eq!(
+            geometry,
+            if self.slot == COUNTED {
+                0
+            } else {
+                self.geometry
+            }
+        );
+        if geometry == 0 {
+            return false;
+        }
+        // The window kept for the half-window `h` that `offset` is in: slot `h`'s or the one
+        // before (which starts at or before `offset`); the bytes must end in it.
+        let shift = (geometry & 63) as u32;
+        let h = offset >> shift;
+        let i = (h as usize) & (geometry >> 32) as usize;
+        // SAFETY: `i` is masked by `mask`, and `places` has `mask + 1` entries while
+        // `geometry` is not 0 (see the field).
+        let e = unsafe { self.places.get_unchecked(i) };
+        let (tag, end) = (e.tag, e.end);
+        let slot = (tag as u32).wrapping_sub(1);
+        if h.wrapping_sub(u64::from(slot)) > 1 || end < offset || end - offset < need {
+            return false;
+        }
+        // Loaded only now, so that it is not kept aside meanwhile (nor `e`'s other fields).
+        let Some(hz) = self.hazard.as_deref() else {
             return false;
         };
-        if self.slot == COUNTED {
-            return false;
-        }
-        // The window kept for the half-window `offset` is in (slot `h`'s or the one before,
-        // which starts at or before `offset`); the bytes must end in it.
-        let h = offset >> kept.shift;
-        let i = (h & u64::from(kept.mask)) as usize;
-        let Some(&e) = kept.places.get(i) else {
-            return false;
-        };
-        if e.half != h.wrapping_add(1) || e.end < offset || e.end - offset < need {
-            return false;
-        }
-        // Letting go of the window: its use is stamped; the store below releases it.
-        if self.slot != FREE {
-            table.stamp(self.slot);
-        }
         // Release: lets go of the window announced before (as in `WindowTable::pin`).
-        hz.cur.store(e.tag, Ordering::Release);
+        hz.cur.store(tag, Ordering::Release);
         // Orders the announcement before the load of the place, against the manager's heavy
         // barrier between taking the hold back and looking for cursors using the window.
-        if kept.full_fence {
+        if geometry & FULL_FENCE != 0 {
             std::sync::atomic::fence(Ordering::SeqCst);
         } else {
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
         }
-        let place = hz.idle.get(i).map_or(0, |p| p.load(Ordering::Acquire));
-        let open = table.writers.load(Ordering::Acquire) == 0;
+        let place = hz.idle[i & (MAX_IDLE - 1)].load(Ordering::Acquire);
         // Held: the place still keeps the window, so the manager has not unmapped it, and
-        // cannot while the announcement is seen (see the module docs).
-        if place == e.tag && open && !crate::sys::poison_seen() {
-            self.begin = e.begin;
-            self.len = e.end - e.begin;
-            self.ptr = e.ptr;
-            self.pinned = Some(PinnedRegion { region: e.region });
-            self.slot = (e.tag as u32).wrapping_sub(1);
-            if *self.told.get_mut() {
-                *self.told.get_mut() = false;
-            }
-            debug_assert!(
-                self.begin <= offset && offset + need <= self.begin + self.len,
-                "kept {e:?} for {offset}+{need}"
-            );
+        // cannot while the announcement is seen; nor has a writer claimed bytes of it since
+        // (raising the gate takes every kept window back; see the module docs).
+        if place == tag {
+            // Read only now: fewer values live across the fence (which makes the compiler
+            // read memory again), so that none is spilled to the stack and loaded back.
+            let (ptr, region) = (e.ptr, e.region);
+            // Kept windows have the standard placement: slot `k` starts at `k * half`.
+            let slot = (tag as u32).wrapping_sub(1);
+            let begin = u64::from(slot) << shift;
+            self.begin = begin;
+            self.len = end - begin;
+            self.ptr = ptr;
+            self.pinned = Some(PinnedRegion { region });
+            self.slot = slot;
+            // A loss was only ever told after the guard saw one (`detours` is 0).
+            debug_assert!(!*self.told.get_mut());
             return true;
         }
-        self.kept_refused(i, place != e.tag);
-        false
-    }
-
-    /// After [`switch_kept`](Self::switch_kept) announced the window kept at place `i` but
-    /// could not hold it: nothing is announced any more, the window is let go of, and the
-    /// place is emptied if the manager took the window back (`taken`).
-    #[cold]
-    #[inline(never)]
-    fn kept_refused(&mut self, i: usize, taken: bool) {
-        if let Some(hz) = &self.hazard {
-            hz.clear();
-        }
-        if taken
-            && let Some(kept) = self.kept.as_deref_mut()
-            && let Some(p) = kept.places.get_mut(i)
-        {
-            *p = NO_IDLE;
+        // Refused: nothing is announced any more, the window is let go of (as `take` does),
+        // and the place is emptied if the manager took the window back.
+        hz.clear();
+        if place != tag {
+            self.places[i] = NO_IDLE;
         }
         if self.slot != FREE {
             self.pinned = None;
             self.slot = FREE;
-            self.take();
+            self.len = 0;
+            self.begin = 0;
+            self.ptr = NonNull::dangling();
+            *self.told.get_mut() = false;
         }
+        false
     }
 
     /// Switches, without the lock, to the window of `table` that holds
@@ -960,27 +981,21 @@ impl Window {
     /// the half-window `h` (in place of the window kept there before).
     #[inline]
     fn keep(&mut self, h: usize, tag: u64) {
-        let (Some(kept), Some(hz), Some(p)) = (
-            self.kept.as_deref_mut(),
-            self.hazard.as_deref(),
-            self.pinned,
-        ) else {
+        let (Some(hz), Some(p)) = (self.hazard.as_deref(), self.pinned) else {
             return;
         };
-        if kept.shift == 63 {
+        if self.geometry == 0 {
             return;
         }
-        let i = h & kept.mask as usize;
-        let (Some(place), Some(local)) = (hz.idle.get(i), kept.places.get_mut(i)) else {
+        let i = h & (self.geometry >> 32) as usize;
+        let (Some(place), Some(local)) = (hz.idle.get(i), self.places.get_mut(i)) else {
             return;
         };
         // Seen by the manager before the announcement that lets go of the window in use
         // (released by that store, read after it: see `WindowTable::take_back`).
         place.store(tag, Ordering::Relaxed);
         *local = Idle {
-            half: h as u64 + 1,
             tag,
-            begin: self.begin,
             end: self.begin + self.len,
             ptr: self.ptr,
             region: p.region,
@@ -993,16 +1008,17 @@ impl Window {
         debug_assert!(self.pinned.is_none());
         if self.hazard.is_none() {
             let hz = table.register();
-            self.kept = Some(Box::new(Kept {
-                shift: if table.shift == u32::MAX || hz.places == 0 {
-                    63
+            if table.shift != u32::MAX && hz.places > 0 {
+                let mask = hz.places - 1;
+                let fence = if crate::sys::barrier_is_asymmetric() {
+                    0
                 } else {
-                    table.shift
-                },
-                mask: hz.places.saturating_sub(1) as u32,
-                full_fence: !crate::sys::barrier_is_asymmetric(),
-                places: vec![NO_IDLE; hz.places].into_boxed_slice(),
-            }));
+                    FULL_FENCE
+                };
+                self.geometry = u64::from(table.shift) | fence | (mask as u64) << 32;
+                self.fast = self.geometry;
+                self.places = vec![NO_IDLE; mask + 1].into_boxed_slice();
+            }
             self.hazard = Some(hz);
         }
         self.try_switch(table, offset, need)
@@ -1016,7 +1032,9 @@ impl Window {
         for place in &hz.idle {
             place.store(0, Ordering::Release);
         }
-        self.kept = None;
+        self.geometry = 0;
+        self.fast = 0;
+        self.places = Box::new([]);
         Some(hz)
     }
 
@@ -1032,6 +1050,7 @@ impl Window {
         debug_assert!(self.held_by_hazard());
         debug_assert!(self.pinned.is_some_and(|p| p.region == counted.region));
         self.slot = COUNTED;
+        self.fast = 0;
         if let Some(h) = &self.hazard {
             h.clear();
         }
@@ -1090,6 +1109,14 @@ impl Window {
         self.len
     }
 
+    /// Why a read may have to leave the fastest paths (`sys::detours`): 0 while no bytes
+    /// were lost anywhere and no manager is near its budget; [`LOSS`] set once bytes were
+    /// lost (then [`intact`](Self::intact) tells whether this window's were).
+    #[inline(always)]
+    pub(crate) fn detours() -> u32 {
+        crate::sys::detours()
+    }
+
     /// Whether the region's bytes are all there: `false` once the SIGBUS guard replaced some
     /// of them with zeros. One load of a process-wide flag while no mapping was ever poisoned.
     #[inline(always)]
@@ -1145,6 +1172,7 @@ impl Window {
         self.begin = 0;
         self.ptr = NonNull::dangling();
         let pinned = self.pinned.take();
+        self.fast = self.geometry;
         if pinned.is_some() && std::mem::replace(&mut self.slot, FREE) < FREE {
             if let Some(p) = pinned {
                 p.get().cell().stamp();
@@ -1163,6 +1191,7 @@ impl Window {
     pub(crate) fn set(&mut self, pinned: PinnedRegion) {
         debug_assert!(self.pinned.is_none());
         self.hold(pinned, COUNTED);
+        self.fast = 0;
     }
 
     /// Holds `pinned`, by a count (`slot` is [`COUNTED`]) or by the hazard (its slot). Only
@@ -1411,7 +1440,7 @@ mod tests {
                     while !stop.load(Ordering::Relaxed) {
                         x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                         let offset = (x >> 33) % (2 * window - 8);
-                        let was_kept = w.switch_kept(table, offset, 8);
+                        let was_kept = w.switch_kept(offset, 8);
                         if !was_kept {
                             let _ = w.take();
                             if !w.switch(table, offset, 8) {
@@ -1474,11 +1503,11 @@ mod tests {
         assert_eq!(r.users(), 1);
         let _ = w.take();
         assert_eq!(r.users(), 0, "kept, not used");
-        assert!(w.switch_kept(&table, 5, 1), "switched to the kept window");
+        assert!(w.switch_kept(5, 1), "switched to the kept window");
         assert_eq!(r.users(), 1);
         let _ = w.take();
         assert!(r.try_retire(), "taken back");
-        assert!(!w.switch_kept(&table, 5, 1), "no longer kept");
+        assert!(!w.switch_kept(5, 1), "no longer kept");
         assert!(w.region().is_none());
         if let Some(h) = w.take_hazard() {
             table.unregister(&h);

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering, compiler_fence, fence};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -106,18 +106,41 @@ pub(crate) fn birth_time(meta: &std::fs::Metadata) -> Option<std::time::SystemTi
     }
 }
 
+/// Why a read may have to leave the fastest paths, in one word that every read loads once:
+/// [`LOSS`] once the SIGBUS guard poisoned a mapping of the process (never cleared), plus
+/// [`PRESSURE`] times the number of managers near their budget (see `region.rs`, "Recency").
+static DETOURS: AtomicU32 = AtomicU32::new(0);
+
+/// [`detours`]: bytes of some mapping were lost.
+pub(crate) const LOSS: u32 = 1;
+/// [`detours`]: one manager near its budget.
+pub(crate) const PRESSURE: u32 = 2;
+
+/// The reasons to leave the fastest paths (see [`DETOURS`]): 0 while there is none.
+#[inline(always)]
+pub(crate) fn detours() -> u32 {
+    DETOURS.load(Ordering::Relaxed)
+}
+
+/// Records that the SIGBUS guard poisoned a mapping (async-signal-safe: one atomic `or`).
+pub(crate) fn note_loss() {
+    DETOURS.fetch_or(LOSS, Ordering::Release);
+}
+
+/// Counts a manager that comes near its budget (`true`) or leaves it.
+pub(crate) fn note_pressure(on: bool) {
+    if on {
+        DETOURS.fetch_add(PRESSURE, Ordering::Relaxed);
+    } else {
+        DETOURS.fetch_sub(PRESSURE, Ordering::Relaxed);
+    }
+}
+
 /// Whether a mapping of the process was ever poisoned by the SIGBUS guard (always `false`
 /// where there is none): the one load that the checks of every read path cost until then.
 #[inline(always)]
 pub(crate) fn poison_seen() -> bool {
-    #[cfg(unix)]
-    {
-        imp::poison_seen()
-    }
-    #[cfg(not(unix))]
-    {
-        false
-    }
+    detours() & LOSS != 0
 }
 
 /// Whether [`heavy_barrier`] interrupts every thread of the process (Linux's `membarrier`,

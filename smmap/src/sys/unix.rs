@@ -12,7 +12,7 @@ use super::FileIdentity;
 use crate::config::MapMode;
 
 mod sigbus;
-pub(super) use sigbus::{Guarded, poison_seen};
+pub(super) use sigbus::Guarded;
 
 pub(super) fn allocation_granularity() -> usize {
     rustix::param::page_size()

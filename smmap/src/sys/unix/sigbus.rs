@@ -8,7 +8,7 @@
 //! was there before. When the faulting address lies in a mapping registered here, the handler
 //! marks the mapping *poisoned*, maps private zero pages over it from the faulting page to its
 //! end (`MAP_FIXED`), and returns: the access is retried and reads zeros. Every operation of
-//! smmap that hands out or copies bytes of a mapping checks the mark (see [`poison_seen`] and
+//! smmap that hands out or copies bytes of a mapping checks the mark (see `sys::poison_seen` and
 //! [`Guarded::poisoned`]) and reports the loss as `Error::FileChanged`. A `SIGBUS` anywhere
 //! else goes to the previous handler, or, when there was none, kills the process as it would
 //! have without the guard.
@@ -33,7 +33,7 @@
 //!   is unregistered only before it is unmapped. Live mappings do not overlap, so at most one
 //!   live slot holds the address.
 //! - **Order of the mark and the zero pages:** the handler sets `POISONED` in the slot and the
-//!   process-wide [`TRIPPED`] flag before it maps the zero pages. A thread that reads the zero
+//!   process-wide flag of `sys::note_loss` before it maps the zero pages. A thread that reads the zero
 //!   pages does so after they were mapped, and the check it makes after reading (a copying
 //!   read) sees the mark.
 //!
@@ -75,20 +75,12 @@ static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 /// Slots used before and free now.
 static FREE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-/// Set once a mapping was poisoned: until then the checks cost one load of this flag.
-static TRIPPED: AtomicBool = AtomicBool::new(false);
 /// The page size, read before the handler is installed.
 static PAGE: AtomicUsize = AtomicUsize::new(0);
 /// The handler that was installed before the guard's.
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-/// Whether any guarded mapping of the process was ever poisoned.
-#[inline(always)]
-pub(crate) fn poison_seen() -> bool {
-    TRIPPED.load(Ordering::Relaxed)
-}
 
 /// A mapping's registration with the guard; unregisters it when dropped (which the mapping's
 /// owner does before unmapping it).
@@ -233,7 +225,7 @@ fn claim(addr: usize) -> bool {
             continue;
         }
         s.state.fetch_or(POISONED, Ordering::Release);
-        TRIPPED.store(true, Ordering::Release);
+        crate::sys::note_loss();
         let page = addr & !(PAGE.load(Ordering::Relaxed) - 1);
         s.lost_from.fetch_min(page, Ordering::AcqRel);
         let prot = if before & WRITABLE != 0 {
