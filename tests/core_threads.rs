@@ -123,9 +123,11 @@ fn threads_share_one_static_manager() {
     );
 }
 
-/// Window switches without the manager's lock, raced against evictions under the tightest
+/// Window switches without the manager's lock (through the table, and to windows the cursors
+/// keep, which only the roomy budget leaves them), raced against evictions under the tightest
 /// budgets (one region), collections, clones, guards and a writer claiming windows of the same
-/// file: every byte read is the file's, and at the end the books balance.
+/// file and changing a byte for as long as its claim lasts: every byte read is the file's, and
+/// at the end the books balance.
 #[test]
 fn lock_free_switches_race_evictions_claims_and_collections() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,8 +187,14 @@ fn lock_free_switches_race_evictions_claims_and_collections() {
                 let mut granted = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let o = offset_in(&mut r, data.len() as u64 - 1);
-                    // Writes the bytes the file already has: readers see no change either way.
+                    // Changes a byte while the claim lasts and puts it back before it ends:
+                    // a reader that saw the change read bytes under a claim (their contents
+                    // are compared with the file's).
                     if let Ok(b) = c.use_region_mut(o, 1) {
+                        b[0] = !data[o as usize];
+                        for _ in 0..200 {
+                            std::hint::spin_loop();
+                        }
                         b[0] = data[o as usize];
                         granted += 1;
                     }

@@ -125,6 +125,47 @@ fn mutable_views_never_alias_other_views() {
     assert_eq!(reader.use_region(20, 4).unwrap(), b"abcd");
 }
 
+/// A window another cursor only keeps (it switched to it and moved on) is no obstacle to a
+/// claim for writing; while the claim lasts that cursor cannot reach the bytes through the
+/// window it kept (it is refused, as any reader of claimed bytes is), and afterwards it reads
+/// what was written.
+#[test]
+fn a_kept_window_neither_blocks_nor_bypasses_a_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = small_window();
+    let (path, mut data) = random_file(dir.path(), "f", 8 * w, 74);
+    let man = rw(w);
+    let mut reader = man.make_cursor(&path).unwrap();
+    // Two windows through the table (the first switches register and keep them), and back and
+    // forth between them: the reader keeps both.
+    let far = 3 * w as u64;
+    for _ in 0..3 {
+        assert_eq!(reader.use_region(10, 4).unwrap(), &data[10..14]);
+        assert_eq!(
+            reader.use_region(far, 4).unwrap(),
+            &data[far as usize..far as usize + 4]
+        );
+    }
+    let mut writer = man.make_cursor(&path).unwrap();
+    let patch = random_bytes(4, 75);
+    writer
+        .use_region_mut(10, 4)
+        .unwrap()
+        .copy_from_slice(&patch);
+    data[10..14].copy_from_slice(&patch);
+    let e = reader.use_region(10, 4).unwrap_err();
+    assert!(matches!(e, Error::Busy { .. }), "{e:?}");
+    writer.unuse_region();
+    assert_eq!(reader.use_region(10, 4).unwrap(), &data[10..14]);
+    assert_eq!(
+        reader.use_region(far, 4).unwrap(),
+        &data[far as usize..far as usize + 4]
+    );
+    assert_eq!(reader.use_region(10, 4).unwrap(), &data[10..14]);
+    man.flush().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+}
+
 #[test]
 fn records_are_written_in_place() {
     use smmap::MappedRecord;

@@ -45,35 +45,48 @@
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
 //! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
-//!   to, one per half-window of the file (up to 256), as *idle holds*: the tag in place
-//!   `h % places` of its hazard's `idle` array for the half-window `h` the window served (the
-//!   window is slot `h`'s or slot `h - 1`'s), and what a switch needs (start, end, address) in
-//!   the cursor's own memory. A switch to a kept window stores its tag in `cur`, executes the
-//!   light barrier, and loads the idle place again: if it still holds the tag and the gate is
-//!   down, the window is held. Nothing of the table is read but the gate: random reads over
-//!   the windows a cursor keeps cost a few loads and stores of its own lines. A kept window is
-//!   stored in its place (plain store) while `cur` announces it, before the store to `cur`
-//!   that lets go of it (release); the manager reads every `cur` (acquire) before the idle
-//!   places, so a scan that no longer sees the window in use sees it kept.
-//! - **Taking kept windows back** (in [`Region::try_retire`], after the kill and the scan of
-//!   `cur`): the manager swaps the window's tag out of the idle places that hold it (compare
-//!   and swap to 0, [`WindowTable::take_back`]), executes a second heavy barrier, and scans
-//!   `cur` again: a cursor that announced the window before the swap is seen (the kill is
-//!   undone and the window stays, held by that `cur`); a later one loads the emptied place and
-//!   backs off to the table (which sees the kill). Kept windows are not users
-//!   ([`Region::users`]): they never make a region busy, so budgets, `collect` and claims see
-//!   only the cursors that use a window; the gate keeps switches to kept windows out while a
-//!   writer works.
+//!   to through the table, one per half-window of the file (up to 256), as *idle holds*: the
+//!   tag in place `h % places` of its hazard's `idle` array for the half-window `h` the window
+//!   served (the window is slot `h`'s or slot `h - 1`'s), and what a switch needs (tag, end,
+//!   address, region) in the cursor's own memory. A switch to a kept window stores its tag in
+//!   `cur`, executes the light barrier, and loads the idle place again: if it still holds the
+//!   tag, the window is held. Nothing of the table is read: random reads over the windows a
+//!   cursor keeps cost a few loads and stores of its own lines, and every load counts (a load
+//!   issued behind a cache miss holds a place in the processor's load buffer until the miss is
+//!   done, so the fewer loads a switch makes, the more misses overlap). A kept window is stored
+//!   in its place (plain store) while `cur` announces it, before the store to `cur` that lets
+//!   go of it (release); the manager reads every `cur` (acquire) before the idle places, so a
+//!   scan that no longer sees the window in use sees it kept.
+//! - **Taking kept windows back**: in [`Region::try_retire`], after the kill and the scan of
+//!   `cur`, the manager swaps the window's tag out of the idle places that hold it (compare and
+//!   swap to 0, [`WindowTable::take_back`]), executes a second heavy barrier, and scans `cur`
+//!   again: a cursor that announced the window before the swap is seen (the kill is undone and
+//!   the window stays, held by that `cur`); a later one loads the emptied place and backs off
+//!   to the table (which sees the kill). Kept windows are not users ([`Region::users`]): they
+//!   never make a region busy, so budgets, `collect` and claims see only the cursors that use
+//!   a window. A manager that learns of a smaller file takes back the copies kept of the
+//!   regions past the new end that it cannot unmap ([`Region::take_back_kept`]): a kept window
+//!   then always lies inside the file as its manager knows it, and a switch to one needs no
+//!   check of the size. Raising the writers gate takes every kept window of the file back
+//!   (below).
 //! - **Counted pins** (guards, tables, cursor clones, claims for writing: all under the lock)
 //!   are the cell's count; a kill needs it at 0. A cursor that claims its window for writing
 //!   first takes a counted pin on it and lets go of its hazard (the manager ends claims by
 //!   dropping a count).
 //! - **The writers gate** ([`WindowTable::writers`]): a count of the claims for writing (and of
-//!   resizes) in progress on the file. A claim raises it, executes a heavy barrier, and only then
-//!   checks that no other view (count or hazard) overlaps the bytes it wants; a cursor checks it
-//!   after its hazard store and light barrier. So either the claim sees the hazard (and is
-//!   refused) or the cursor sees the gate (and backs off to the locked path, which knows about
-//!   claims). While the gate is up, every switch of a cursor of that file takes the lock.
+//!   resizes) in progress on the file. A claim raises it, executes a heavy barrier, takes every
+//!   window the file's cursors keep back (a swap to 0 of every idle place) and executes a
+//!   second heavy barrier if there was one, and only then checks that no other view (count or
+//!   hazard) overlaps the bytes it wants; a cursor checks the gate after its hazard store and
+//!   light barrier when it switches through the table. So either the claim sees the hazard
+//!   (and is refused) or the cursor sees the gate (and backs off to the locked path, which
+//!   knows about claims). A switch to a kept window does not look at the gate: it either
+//!   loaded its place before the swap, and then its announcement is seen by the claim's check
+//!   (after the second barrier), or it finds the place empty and goes to the table. A window
+//!   is kept only after a switch through the table, and a cursor that stores a window in its
+//!   place executes the light barrier and looks at the gate again: if it is up, the cursor
+//!   empties the place itself; otherwise the sweep (after the claim's heavy barrier) sees the
+//!   place. While the gate is up, every switch of a cursor of that file takes the lock.
 //! - **Who holds a region** ([`Region::users`]): its count plus the hazards announcing it in
 //!   use (kept windows are not counted). Exact for
 //!   the calling thread's own cursors and after a heavy barrier; a snapshot otherwise (as
@@ -81,10 +94,13 @@
 //! - **Recency**: letting go of a region stamps its cell ([`PinCell::stamp`]). While a manager is
 //!   near its budget (the next mapping may evict), every stamp is the next tick of a
 //!   process-wide clock ([`now`]) and the LRU order is exact for one thread, and within lost
-//!   updates of the clock under races. Otherwise a switch stamps the clock's current time, and
-//!   stores it only when it changes (a store in a switch costs a place in the store buffer until
-//!   the misses before it are done): uses between two ticks (every slow path ticks) are then not
-//!   ordered, which only matters once evictions start, and then the stamps are exact again. The
+//!   updates of the clock under races; cursors then switch through the table, which stamps,
+//!   and not to their kept windows (one word, `sys::detours`, tells a read both whether bytes
+//!   were lost anywhere and whether a manager is near its budget). Otherwise a switch through
+//!   the table stamps the clock's current time, storing it only when it changes (a store in a
+//!   switch costs a place in the store buffer until the misses before it are done), and a
+//!   switch to a kept window stamps nothing: uses since the last stamp are then not ordered,
+//!   which only matters once evictions start, and then the stamps are exact again. The
 //!   manager's LRU set is keyed by stamps never later than a region's last use; eviction pops the
 //!   smallest key, and re-keys it if the region was used since (or is in use) before looking
 //!   again.
@@ -848,7 +864,9 @@ impl Window {
     /// raises the file's gate).
     ///
     /// Only while no bytes were lost anywhere and no manager is near its budget
-    /// (`sys::detours() == 0`, which the caller checks): the window let go of is not stamped
+    /// (`sys::detours() == 0`, which the caller checks just before; either may change
+    /// meanwhile, which costs one switch's stamp, or leaves the loss to the next call to
+    /// find, as for a loss during the read itself): the window let go of is not stamped
     /// (see "Recency" in the module docs), and the slow path finds out where bytes were lost.
     /// The request is not checked against the cursor's idea of the file's size: a kept window
     /// lies inside the file as its manager knows it (windows are cut at the end of the file
@@ -857,7 +875,6 @@ impl Window {
     #[inline(always)]
     pub(crate) fn switch_kept(&mut self, offset: u64, need: u64) -> bool {
         debug_assert!(!self.exclusive || self.slot == COUNTED);
-        debug_assert_eq!(crate::sys::detours(), 0, "checked by the caller");
         // Every load counts here: a switch waits behind the cache misses before it, and each
         // load holds a place in the processor's load buffer meanwhile, so that fewer misses
         // overlap. What is read before the fence below is kept in registers.
@@ -961,7 +978,7 @@ impl Window {
             Some(p) => {
                 self.hold(p, k as u32);
                 if let Some(h) = table.index(offset) {
-                    self.keep(h, tag(s, k));
+                    self.keep(table, h, tag(s, k));
                 }
                 true
             }
@@ -978,9 +995,10 @@ impl Window {
     }
 
     /// Keeps the window just switched to and announced in use as `tag`, as an idle hold for
-    /// the half-window `h` (in place of the window kept there before).
+    /// the half-window `h` (in place of the window kept there before), unless a writer raised
+    /// the file's gate meanwhile.
     #[inline]
-    fn keep(&mut self, h: usize, tag: u64) {
+    fn keep(&mut self, table: &WindowTable, h: usize, tag: u64) {
         let (Some(hz), Some(p)) = (self.hazard.as_deref(), self.pinned) else {
             return;
         };
@@ -994,6 +1012,15 @@ impl Window {
         // Seen by the manager before the announcement that lets go of the window in use
         // (released by that store, read after it: see `WindowTable::take_back`).
         place.store(tag, Ordering::Relaxed);
+        // Against a gate raised meanwhile (Dekker's pattern again, with the heavy barrier
+        // between raising the gate and taking kept windows back): either its sweep sees this
+        // place, or this load sees the gate and the place is emptied here.
+        crate::sys::light_barrier();
+        if table.writers.load(Ordering::Acquire) != 0 {
+            place.store(0, Ordering::Release);
+            *local = NO_IDLE;
+            return;
+        }
         *local = Idle {
             tag,
             end: self.begin + self.len,
@@ -1505,6 +1532,20 @@ mod tests {
         assert_eq!(r.users(), 0, "kept, not used");
         assert!(w.switch_kept(5, 1), "switched to the kept window");
         assert_eq!(r.users(), 1);
+        let _ = w.take();
+        // Taken back without unmapping (a region past a smaller end that stays mapped): the
+        // table serves it again, and keeps it again.
+        r.take_back_kept();
+        assert!(!w.switch_kept(5, 1), "no longer kept");
+        assert!(w.switch(&table, 5, 1), "through the table");
+        let _ = w.take();
+        assert!(w.switch_kept(5, 1), "kept again");
+        let _ = w.take();
+        // Raising the gate takes kept windows back too.
+        assert!(table.raise_gate());
+        assert!(!w.switch_kept(5, 1), "taken back by the gate");
+        table.lower_gate();
+        assert!(w.switch(&table, 5, 1), "through the table");
         let _ = w.take();
         assert!(r.try_retire(), "taken back");
         assert!(!w.switch_kept(5, 1), "no longer kept");
