@@ -45,7 +45,9 @@
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
 //! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
-//!   to through the table, one per half-window of the file (up to 256), as *idle holds*: the
+//!   to through the table, one per half-window of the file (up to 256; only where the light
+//!   barrier is a compiler fence: elsewhere a switch to a kept window would cost about what
+//!   one through the table does), as *idle holds*: the
 //!   tag in place `h % places` of its hazard's `idle` array for the half-window `h` the window
 //!   served (the window is slot `h`'s or slot `h - 1`'s), and what a switch needs (tag, end,
 //!   address, region) in the cursor's own memory. A switch to a kept window stores its tag in
@@ -783,11 +785,10 @@ pub(crate) struct Window {
     slot: u32,
     /// The windows the cursor keeps (its hazard's idle holds, at the same places), once the
     /// hazard is registered: a switch to one of them reads only these, the hazard and the
-    /// gate. In one word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5,
-    /// [`FULL_FENCE`] if the light barrier needs a full fence (see `sys::light_barrier`; known
-    /// once the table exists), and the mask of the places' indices (their number minus one)
-    /// in bits 32 to 63; 0 while nothing can be kept (no hazard yet, or a table without
-    /// power-of-two windows).
+    /// gate. In one word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5
+    /// and the mask of the places' indices (their number minus one) in bits 32 to 63; 0 while
+    /// nothing can be kept (no hazard yet, a table without power-of-two windows, or a system
+    /// where the light barrier is a full fence, see `sys::light_barrier`).
     geometry: u64,
     /// `geometry`, or 0 while the window holds a counted pin (switches to kept windows let go
     /// of the window in use by a store, which only a hazard's hold allows): what a switch
@@ -796,9 +797,6 @@ pub(crate) struct Window {
     /// `mask + 1` places while `geometry` is not 0.
     places: Box<[Idle]>,
 }
-
-/// [`Window::geometry`]'s flag for a full fence.
-const FULL_FENCE: u64 = 1 << 8;
 
 /// A window a cursor keeps without using it: what a switch to it needs. Valid while the
 /// hazard's idle place holds `tag` (the region stays mapped until the manager takes the hold
@@ -899,8 +897,8 @@ impl Window {
         // `geometry` is not 0 (see the field).
         let e = unsafe { self.places.get_unchecked(i) };
         let (tag, end) = (e.tag, e.end);
-        let slot = (tag as u32).wrapping_sub(1);
-        if h.wrapping_sub(u64::from(slot)) > 1 || end < offset || end - offset < need {
+        // Its slot (`tag`'s low half, minus one) is `h` or `h - 1`.
+        if (h + 1).wrapping_sub(tag & 0xffff_ffff) > 1 || end < offset || end - offset < need {
             return false;
         }
         // Loaded only now, so that it is not kept aside meanwhile (nor `e`'s other fields).
@@ -910,12 +908,9 @@ impl Window {
         // Release: lets go of the window announced before (as in `WindowTable::pin`).
         hz.cur.store(tag, Ordering::Release);
         // Orders the announcement before the load of the place, against the manager's heavy
-        // barrier between taking the hold back and looking for cursors using the window.
-        if geometry & FULL_FENCE != 0 {
-            std::sync::atomic::fence(Ordering::SeqCst);
-        } else {
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
-        }
+        // barrier between taking the hold back and looking for cursors using the window (the
+        // light barrier: cursors keep windows only where it is a compiler fence).
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
         let place = hz.idle[i & (MAX_IDLE - 1)].load(Ordering::Acquire);
         // Held: the place still keeps the window, so the manager has not unmapped it, and
         // cannot while the announcement is seen; nor has a writer claimed bytes of it since
@@ -923,7 +918,7 @@ impl Window {
         if place == tag {
             // Read only now: fewer values live across the fence (which makes the compiler
             // read memory again), so that none is spilled to the stack and loaded back.
-            let (ptr, region) = (e.ptr, e.region);
+            let (end, ptr, region) = (e.end, e.ptr, e.region);
             // Kept windows have the standard placement: slot `k` starts at `k * half`.
             let slot = (tag as u32).wrapping_sub(1);
             let begin = u64::from(slot) << shift;
@@ -1035,14 +1030,11 @@ impl Window {
         debug_assert!(self.pinned.is_none());
         if self.hazard.is_none() {
             let hz = table.register();
-            if table.shift != u32::MAX && hz.places > 0 {
+            // Where the light barrier is a full fence (no process-wide barrier), a switch to a
+            // kept window would cost about what one through the table does: nothing is kept.
+            if table.shift != u32::MAX && hz.places > 0 && crate::sys::barrier_is_asymmetric() {
                 let mask = hz.places - 1;
-                let fence = if crate::sys::barrier_is_asymmetric() {
-                    0
-                } else {
-                    FULL_FENCE
-                };
-                self.geometry = u64::from(table.shift) | fence | (mask as u64) << 32;
+                self.geometry = u64::from(table.shift) | (mask as u64) << 32;
                 self.fast = self.geometry;
                 self.places = vec![NO_IDLE; mask + 1].into_boxed_slice();
             }
@@ -1511,8 +1503,10 @@ mod tests {
             stop.store(true, Ordering::Relaxed);
         });
         let (kept, retires) = (kept.into_inner(), retires.into_inner());
+        // Windows are kept only where the light barrier is a compiler fence.
+        let keeps = crate::sys::barrier_is_asymmetric();
         assert!(
-            kept > 0 && retires > 0,
+            (kept > 0) == keeps && retires > 0,
             "kept switches {kept}, retires {retires}"
         );
         for r in current.into_inner().unwrap().into_iter().flatten() {
@@ -1530,6 +1524,15 @@ mod tests {
         assert_eq!(r.users(), 1);
         let _ = w.take();
         assert_eq!(r.users(), 0, "kept, not used");
+        if !crate::sys::barrier_is_asymmetric() {
+            // Nothing is kept where the light barrier is a full fence.
+            assert!(!w.switch_kept(5, 1));
+            assert!(r.try_retire());
+            if let Some(h) = w.take_hazard() {
+                table.unregister(&h);
+            }
+            return;
+        }
         assert!(w.switch_kept(5, 1), "switched to the kept window");
         assert_eq!(r.users(), 1);
         let _ = w.take();
