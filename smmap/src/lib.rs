@@ -52,7 +52,11 @@
 //! read-modify-write: the cursor announces the window in a word of its own (a hazard, which the
 //! manager checks before it unmaps anything), so threads sharing a manager do not wait for each
 //! other; mapping a new region, and every switch of a file while a writer is at work on it, take
-//! the lock briefly.
+//! the lock briefly. A cursor also keeps the windows it switched to (one per half-window, up to
+//! 256, where the system has a process-wide memory barrier): switching back to one reads only
+//! the cursor's own memory. A kept window does not hold its region against a budget: the
+//! manager takes kept windows back whenever it unmaps a region, and a claim for writing takes
+//! back those of its file.
 //!
 //! Under a budget smaller than the file, a small read-only request (up to 64 KiB) whose window
 //! is cold (not mapped, not requested recently) is served by one `pread` into a buffer the
