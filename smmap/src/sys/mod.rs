@@ -123,6 +123,7 @@ pub(crate) fn detours() -> u32 {
 }
 
 /// Records that the SIGBUS guard poisoned a mapping (async-signal-safe: one atomic `or`).
+#[cfg(unix)]
 pub(crate) fn note_loss() {
     DETOURS.fetch_or(LOSS, Ordering::Release);
 }
