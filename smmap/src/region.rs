@@ -812,8 +812,8 @@ struct Idle {
     region: NonNull<Region>,
 }
 
-/// An idle place that keeps nothing (no tag is 0: its slot would be `u32::MAX`, which is
-/// no half-window's or the one before's).
+/// An idle place that keeps nothing (no tag is 0; its slot would be `u32::MAX`, and it ends
+/// before that slot's start: no request fits it).
 const NO_IDLE: Idle = Idle {
     tag: 0,
     end: 0,
@@ -896,9 +896,18 @@ impl Window {
         // SAFETY: `i` is masked by `mask`, and `places` has `mask + 1` entries while
         // `geometry` is not 0 (see the field).
         let e = unsafe { self.places.get_unchecked(i) };
-        let (tag, end) = (e.tag, e.end);
-        // Its slot (`tag`'s low half, minus one) is `h` or `h - 1`.
-        if (h + 1).wrapping_sub(tag & 0xffff_ffff) > 1 || end < offset || end - offset < need {
+        let tag = e.tag;
+        // Its slot is `h` or `h - 1`; kept windows have the standard placement (slot `k`
+        // starts at `k * half`). The bounds are checked as `holds` checks them, on the same
+        // values, so that the caller's `bytes_at` needs no check of its own once inlined.
+        // (An empty place, tag 0, has slot `u32::MAX` and end 0: its length does not exist.)
+        let slot = (tag as u32).wrapping_sub(1);
+        let begin = u64::from(slot) << shift;
+        let Some(len) = e.end.checked_sub(begin) else {
+            return false;
+        };
+        let rel = offset.wrapping_sub(begin);
+        if h.wrapping_sub(u64::from(slot)) > 1 || !(need > 0 && rel < len && need <= len - rel) {
             return false;
         }
         // Loaded only now, so that it is not kept aside meanwhile (nor `e`'s other fields).
@@ -917,13 +926,10 @@ impl Window {
         // (raising the gate takes every kept window back; see the module docs).
         if place == tag {
             // Read only now: fewer values live across the fence (which makes the compiler
-            // read memory again), so that none is spilled to the stack and loaded back.
-            let (end, ptr, region) = (e.end, e.ptr, e.region);
-            // Kept windows have the standard placement: slot `k` starts at `k * half`.
-            let slot = (tag as u32).wrapping_sub(1);
-            let begin = u64::from(slot) << shift;
+            // read memory again).
+            let (ptr, region) = (e.ptr, e.region);
             self.begin = begin;
-            self.len = end - begin;
+            self.len = len;
             self.ptr = ptr;
             self.pinned = Some(PinnedRegion { region });
             self.slot = slot;
