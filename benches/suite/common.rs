@@ -318,6 +318,47 @@ pub(crate) fn cursor_records(c: &mut smmap::WindowCursor, offsets: &[u64]) -> u6
     })
 }
 
+/// Prints how much of `path` the process has mapped and how much of that the kernel maps with
+/// 2 MiB entries (`FilePmdMapped` in `/proc/self/smaps`; Linux only): a random read costs a
+/// TLB miss more without them (about 22 ns rather than 12 per record on the 1 GiB file here),
+/// and whether the page cache holds the file in large folios that allow them can change from
+/// one `recache` to the next. Printed after each variant's warm-up, to read a run by.
+pub(crate) fn report_mapping(label: &str, path: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+            return;
+        };
+        let name = path.to_string_lossy();
+        let (mut inside, mut rss, mut pmd) = (false, 0u64, 0u64);
+        for line in smaps.lines() {
+            let head = line.split_whitespace().next().unwrap_or("");
+            if head.contains('-') && head.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                inside = line.ends_with(&*name);
+            } else if inside {
+                let kib = || {
+                    line.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                if line.starts_with("Rss:") {
+                    rss += kib();
+                } else if line.starts_with("FilePmdMapped:") {
+                    pmd += kib();
+                }
+            }
+        }
+        eprintln!(
+            "{label}: {} MiB of the file mapped, {} MiB of it with 2 MiB entries",
+            rss / 1024,
+            pmd / 1024
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (label, path);
+}
+
 /// A sliding-window manager with these windows and budget.
 pub(crate) fn sliding(window: u64, budget: u64) -> smmap::SlidingWindowMapManager {
     smmap::SlidingWindowMapManager::builder()

@@ -7,7 +7,9 @@
 //! - P4 lookups by id in an index of 2,097,152 sorted ids (`p4_index`);
 //! - P5 is `examples/memory_bound.rs` (peak mapped bytes and peak RSS, not a timing);
 //! - P6 random records on 1 and 2 threads (`p6_threads`);
-//! - P7 line counting through `BufRead` (`p7_lines`).
+//! - P7 line counting through `BufRead` (`p7_lines`);
+//! - P8 the reads of P2 and P6 on the 1 GiB file with every variant in turn, round after
+//!   round, in one page-cache state (`p8_in_turn`): ratios without the drift between groups.
 //!
 //! ```text
 //! cargo bench                                  # the whole suite, under 10 minutes
@@ -25,6 +27,7 @@ mod p3_python;
 mod p4_index;
 mod p6_threads;
 mod p7_lines;
+mod p8_in_turn;
 
 use common::{Content, Fixture, MIB, big_file_size, enabled};
 use criterion::Criterion;
@@ -32,7 +35,7 @@ use criterion::Criterion;
 fn main() {
     let mut c = Criterion::default().configure_from_args();
 
-    if enabled("P1") || enabled("P2") || enabled("P6") || enabled("P7") {
+    if enabled("P1") || enabled("P2") || enabled("P6") || enabled("P7") || enabled("P8") {
         let big = Fixture::new("big.txt", big_file_size(), Content::Text, 0x9e37_79b9);
         if enabled("P1") {
             p1_scan::bench(&mut c, &big);
@@ -48,6 +51,9 @@ fn main() {
         }
         if enabled("P6") {
             p6_threads::bench(&mut c, &big);
+        }
+        if enabled("P8") {
+            p8_in_turn::bench(&big);
         }
     }
     if enabled("P3") {

@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput};
 
 use crate::common::{
     Fixture, MIB, cursor_records, group, pread_records, raw_map, raw_records, record_offsets,
-    size_name, sliding_unbounded, static_manager,
+    report_mapping, size_name, sliding_unbounded, static_manager,
 };
 
 pub(crate) const READS: usize = 100_000;
@@ -31,6 +31,7 @@ pub(crate) fn bench(c: &mut Criterion, fx: &Fixture) {
     let expected = {
         let map = raw_map(&fx.path);
         let want = raw_records(&map, &offsets);
+        report_mapping("raw_mmap", &fx.path);
         g.bench_function("raw_mmap", |b| b.iter(|| raw_records(&map, &offsets)));
         want
     };
@@ -46,6 +47,7 @@ pub(crate) fn bench(c: &mut Criterion, fx: &Fixture) {
         let man = static_manager();
         let mut cur = man.make_cursor(&fx.path).expect("a cursor");
         assert_eq!(cursor_records(&mut cur, &offsets), expected);
+        report_mapping("smmap_static", &fx.path);
         g.bench_function("smmap_static", |b| {
             b.iter(|| cursor_records(&mut cur, &offsets))
         });
@@ -56,6 +58,7 @@ pub(crate) fn bench(c: &mut Criterion, fx: &Fixture) {
         let man = sliding_unbounded(window, fx.size);
         let mut cur = man.make_cursor(&fx.path).expect("a cursor");
         assert_eq!(cursor_records(&mut cur, &offsets), expected);
+        report_mapping(&format!("smmap_sliding_{}", size_name(window)), &fx.path);
         g.bench_function(format!("smmap_sliding_{}", size_name(window)), |b| {
             b.iter(|| cursor_records(&mut cur, &offsets))
         });

@@ -15,7 +15,7 @@ use smmap::WindowCursor;
 
 use crate::common::{
     Fixture, MIB, cursor_records, group, pread_records, raw_map, raw_records, record_offsets,
-    size_name, sliding_unbounded, static_manager,
+    report_mapping, size_name, sliding_unbounded, static_manager,
 };
 use crate::p2_random::READS;
 
@@ -83,6 +83,7 @@ pub(crate) fn bench(c: &mut Criterion, fx: &Fixture) {
         let mut states = vec![(); n];
         let work = |i: usize, _: &mut ()| raw_records(&map, &offsets[i]);
         expected.push(on_threads(&mut states, &work));
+        report_mapping(&format!("raw_mmap/{n}"), &fx.path);
         g.throughput(Throughput::Elements((n * READS) as u64));
         g.bench_with_input(BenchmarkId::new("raw_mmap", n), &n, |b, _| {
             b.iter(|| on_threads(&mut states, &work))
@@ -114,6 +115,7 @@ pub(crate) fn bench(c: &mut Criterion, fx: &Fixture) {
                 expected[n - 1],
                 "{name}/{n}"
             );
+            report_mapping(&format!("{name}/{n}"), &fx.path);
             g.throughput(Throughput::Elements((n * READS) as u64));
             g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
                 b.iter(|| on_threads(&mut cursors, &work))

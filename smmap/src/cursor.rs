@@ -47,6 +47,10 @@ use crate::small::{self, Hint};
 /// assert!(!c.is_valid());
 /// # Ok(()) }
 /// ```
+// On cache lines of its own: a cursor writes its window and counters on every request, and
+// threads that each use one of an array of cursors would otherwise contend for the lines
+// their neighbours share.
+#[repr(align(64))]
 pub struct WindowCursor {
     man: Arc<Shared>,
     file: FileId,
