@@ -894,7 +894,8 @@ impl Window {
         let h = offset >> shift;
         let i = (h as usize) & (geometry >> 32) as usize;
         // SAFETY: `i` is masked by `mask`, and `places` has `mask + 1` entries while
-        // `geometry` is not 0 (see the field).
+        // `geometry` is not 0 (see the field); `fast` is `geometry` here (it is 0 or
+        // `geometry`, and not 0).
         let e = unsafe { self.places.get_unchecked(i) };
         let tag = e.tag;
         // Its slot is `h` or `h - 1`; kept windows have the standard placement (slot `k`
