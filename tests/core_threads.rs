@@ -113,8 +113,14 @@ fn threads_share_one_static_manager() {
     for t in threads {
         t.join().unwrap();
     }
-    assert!(man.stats().peak_regions <= 2 + 4);
-    assert!(man.collect() <= 2);
+    // Over the budget of two files only by the files the other threads held while one was
+    // mapped; what is cached at the end is left from the last such mapping (nothing mapped
+    // after it could evict), and `collect` unmaps all of it.
+    let s = man.stats();
+    assert!(s.peak_regions <= 2 + 4, "{s:?}");
+    assert!(s.regions <= 2 + 4, "{s:?}");
+    assert!(s.regions <= 2 || s.over_budget_maps > 0, "{s:?}");
+    assert_eq!(man.collect() as u64, s.regions);
     let s = man.stats();
     assert_eq!(
         (s.regions, s.mapped_bytes, s.open_descriptors),
