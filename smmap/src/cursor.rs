@@ -169,20 +169,13 @@ impl WindowCursor {
     /// it; nor where the caller tried them.
     #[inline(always)]
     fn switch_fast(&mut self, offset: u64, need: u64, kept: bool) -> bool {
-        let ok = self.switch_allowed(offset, need)
+        let ok = self.win.intact()
+            && !self.win.is_exclusive()
+            && need <= self.file_size.saturating_sub(offset)
             && ((kept && Window::detours() == 0 && self.win.switch_kept(offset, need))
                 || self.win.try_switch(&self.table, offset, need));
         self.hits += u64::from(ok);
         ok
-    }
-
-    /// Whether a switch without the lock may serve `[offset, offset + need)` (see
-    /// [`switch_fast`](Self::switch_fast)).
-    #[inline(always)]
-    fn switch_allowed(&self, offset: u64, need: u64) -> bool {
-        self.win.intact()
-            && !self.win.is_exclusive()
-            && need <= self.file_size.saturating_sub(offset)
     }
 
     /// What the manager is told about a request the current window does not serve.
@@ -647,23 +640,19 @@ impl WindowCursor {
             return self.record_held(offset);
         }
         // The next likeliest: a window the cursor keeps, switched to in place (it checks the
-        // rest of `switch_allowed`, and needs no check of the size).
+        // rest of `switch_fast`'s conditions, and needs no check of the size).
         if detours == 0 && T::SIZE > 0 && self.win.switch_kept(offset, T::SIZE as u64) {
             self.hits += 1;
-            return self.record_switched(offset);
+            return self.record_in_window(offset);
         }
         self.record_switch::<T>(offset)
     }
 
-    /// The record at `offset`, which the current region holds.
+    /// The record at `offset`, which the current region holds, counted as a hit.
     #[inline(always)]
     fn record_held<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
-        let bytes = self.win.bytes_at(offset, T::SIZE).expect("held");
-        let rec: &T = record::cast(bytes).expect("sized");
         self.hits += 1;
-        self.ofs = offset;
-        self.size = T::SIZE;
-        self.checked(rec, offset)
+        self.record_in_window(offset)
     }
 
     /// A record outside the current region: through another mapped window, switched to
@@ -677,18 +666,18 @@ impl WindowCursor {
             return self.record_held(offset);
         }
         if T::SIZE > 0 && self.switch_fast(offset, T::SIZE as u64, false) {
-            return self.record_switched(offset);
+            return self.record_in_window(offset);
         }
         self.record_slow::<T>(offset)
     }
 
-    /// The record at `offset`, after a switch to a window that holds it.
+    /// The record at `offset`, which the current window holds (after a hit or a switch).
     #[inline(always)]
-    fn record_switched<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
+    fn record_in_window<T: MappedRecord>(&mut self, offset: u64) -> Result<&T> {
         let bytes = self
             .win
             .bytes_at(offset, T::SIZE)
-            .expect("switched to a holder");
+            .expect("the window holds the record");
         let rec: &T = record::cast(bytes).expect("sized");
         self.ofs = offset;
         self.size = T::SIZE;

@@ -282,7 +282,8 @@ struct Slot {
 
 /// A cursor's announcements (see the module docs): `cur`, the standard window it uses without
 /// a count, and `idle`, the windows it keeps for later switches, each `generation << 32 |
-/// (slot + 1)`, 0 for none. A window of slot `k` is kept only in `idle[k % idle.len()]`. On
+/// (slot + 1)`, 0 for none. A window kept for half-window `h` (slot `h`'s or slot `h - 1`'s)
+/// is in `idle[h % places]`. On
 /// cache lines of their own: written by their cursor, read only by the manager's scans (and an
 /// idle hold taken back by the manager's compare-and-swap).
 #[derive(Debug)]
@@ -784,8 +785,8 @@ pub(crate) struct Window {
     /// hazard).
     slot: u32,
     /// The windows the cursor keeps (its hazard's idle holds, at the same places), once the
-    /// hazard is registered: a switch to one of them reads only these, the hazard and the
-    /// gate. In one word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5
+    /// hazard is registered: a switch to one of them reads only these and the hazard. In one
+    /// word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5
     /// and the mask of the places' indices (their number minus one) in bits 32 to 63; 0 while
     /// nothing can be kept (no hazard yet, a table without power-of-two windows, or a system
     /// where the light barrier is a full fence, see `sys::light_barrier`).
@@ -938,21 +939,25 @@ impl Window {
             debug_assert!(!*self.told.get_mut());
             return true;
         }
-        // Refused: nothing is announced any more, the window is let go of (as `take` does),
-        // and the place is emptied if the manager took the window back.
+        // Refused: nothing is announced any more, and the place is emptied if the manager
+        // took the window back.
         hz.clear();
         if place != tag {
             self.places[i] = NO_IDLE;
         }
-        if self.slot != FREE {
-            self.pinned = None;
-            self.slot = FREE;
-            self.len = 0;
-            self.begin = 0;
-            self.ptr = NonNull::dangling();
-            *self.told.get_mut() = false;
-        }
+        self.forget_region();
         false
+    }
+
+    /// After the hazard let go of the window's region (a switch that failed once it had
+    /// announced another window): the window is empty, and nothing of the region is read
+    /// again (not even to stamp it: it may be unmapped already). The bytes of a small read
+    /// stay, for the slow path's scan and run detection.
+    fn forget_region(&mut self) {
+        if self.pinned.take().is_some() {
+            self.slot = FREE;
+            self.take();
+        }
     }
 
     /// Switches, without the lock, to the window of `table` that holds
@@ -985,12 +990,7 @@ impl Window {
                 true
             }
             None => {
-                // The window is empty now if it held a region (the hazard let go of it); the
-                // bytes of a small read stay, for the slow path's scan and run detection.
-                if self.pinned.take().is_some() {
-                    self.slot = FREE;
-                    self.take();
-                }
+                self.forget_region();
                 false
             }
         }

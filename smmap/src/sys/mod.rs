@@ -167,7 +167,7 @@ pub(crate) fn init_barriers() {
 /// execute a full fence instead. Elsewhere a full fence.
 #[inline(always)]
 pub(crate) fn light_barrier() {
-    if ASYMMETRIC.load(Ordering::Relaxed) {
+    if barrier_is_asymmetric() {
         compiler_fence(Ordering::SeqCst);
     } else {
         fence(Ordering::SeqCst);
@@ -176,6 +176,7 @@ pub(crate) fn light_barrier() {
 
 /// Whether [`light_barrier`] is only a compiler fence (set up by [`init_barriers`], which
 /// every caller has run before: it never changes afterwards).
+#[inline(always)]
 pub(crate) fn barrier_is_asymmetric() -> bool {
     ASYMMETRIC.load(Ordering::Relaxed)
 }
@@ -185,7 +186,7 @@ pub(crate) fn barrier_is_asymmetric() -> bool {
 /// barrier failed (it cannot once registered; the caller then treats every reader as present).
 pub(crate) fn heavy_barrier() -> bool {
     fence(Ordering::SeqCst);
-    !ASYMMETRIC.load(Ordering::Relaxed) || imp::process_barrier()
+    !barrier_is_asymmetric() || imp::process_barrier()
 }
 
 /// One memory mapping of `len` bytes of a file.
