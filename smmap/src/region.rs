@@ -49,8 +49,8 @@
 //!   barrier is a compiler fence: elsewhere a switch to a kept window would cost about what
 //!   one through the table does), as *idle holds*: the
 //!   tag in place `h % places` of its hazard's `idle` array for the half-window `h` the window
-//!   served (the window is slot `h`'s or slot `h - 1`'s), and what a switch needs (tag, end,
-//!   address, region) in the cursor's own memory. A switch to a kept window stores its tag in
+//!   served (the window is slot `h`'s or slot `h - 1`'s), and what a switch needs (bounds,
+//!   address, tag, region) in the cursor's own memory. A switch to a kept window stores its tag in
 //!   `cur`, executes the light barrier, and loads the idle place again: if it still holds the
 //!   tag, the window is held. Nothing of the table is read: random reads over the windows a
 //!   cursor keeps cost a few loads and stores of its own lines, and every load counts (a load
@@ -802,23 +802,24 @@ pub(crate) struct Window {
 /// A window a cursor keeps without using it: what a switch to it needs. Valid while the
 /// hazard's idle place holds `tag` (the region stays mapped until the manager takes the hold
 /// back); `region` is only followed once the hazard announces `tag` in use and the place is
-/// found still to hold it (see the module docs).
+/// found still to hold it (see the module docs). The bounds are the window's own, so that a
+/// switch checks a request as [`Window::holds`] does, on the values it then stores.
 #[derive(Debug, Clone, Copy)]
 struct Idle {
-    /// The window's tag (its slot is `tag as u32 - 1`): kept for a half-window `h` in place
-    /// `h & mask`, it is slot `h`'s window or slot `h - 1`'s.
-    tag: u64,
-    end: u64,
+    begin: u64,
+    len: u64,
     ptr: NonNull<u8>,
+    /// The window's tag (its slot is `tag as u32 - 1`).
+    tag: u64,
     region: NonNull<Region>,
 }
 
-/// An idle place that keeps nothing (no tag is 0; its slot would be `u32::MAX`, and it ends
-/// before that slot's start: no request fits it).
+/// An idle place that keeps nothing (no tag is 0, and no request fits its length).
 const NO_IDLE: Idle = Idle {
-    tag: 0,
-    end: 0,
+    begin: 0,
+    len: 0,
     ptr: NonNull::dangling(),
+    tag: 0,
     region: NonNull::dangling(),
 };
 
@@ -855,8 +856,8 @@ impl Window {
         }
     }
 
-    /// Switches to a window the cursor keeps that holds `[offset, offset + need)` (slot
-    /// `offset / half`'s, or the one before): the window switch of the cursor's fast path, a
+    /// Switches to a window the cursor keeps that holds `[offset, offset + need)` (the one at
+    /// the place of the half-window `offset` lies in): the window switch of the cursor's fast path, a
     /// few loads and stores of the cursor's own. `false` (the window unchanged) if it keeps
     /// none or holds a counted pin (as it does for writing); `false` with the window let go of
     /// if the manager took the kept window back (as it does to unmap it, and when a writer
@@ -889,33 +890,26 @@ impl Window {
         if geometry == 0 {
             return false;
         }
-        // The window kept for the half-window `h` that `offset` is in: slot `h`'s or the one
-        // before (which starts at or before `offset`); the bytes must end in it.
-        let shift = (geometry & 63) as u32;
-        let h = offset >> shift;
+        // The window kept for the half-window `offset` is in, by its place (it may be one
+        // kept for another half-window at the same place: what counts is that it holds the
+        // bytes, and that its place still keeps it).
+        let h = offset >> (geometry & 63);
         let i = (h as usize) & (geometry >> 32) as usize;
         // SAFETY: `i` is masked by `mask`, and `places` has `mask + 1` entries while
         // `geometry` is not 0 (see the field); `fast` is `geometry` here (it is 0 or
         // `geometry`, and not 0).
         let e = unsafe { self.places.get_unchecked(i) };
-        let tag = e.tag;
-        // Its slot is `h` or `h - 1`; kept windows have the standard placement (slot `k`
-        // starts at `k * half`). The bounds are checked as `holds` checks them, on the same
-        // values, so that the caller's `bytes_at` needs no check of its own once inlined.
-        // (An empty place, tag 0, has slot `u32::MAX` and end 0: its length does not exist.)
-        let slot = (tag as u32).wrapping_sub(1);
-        let begin = u64::from(slot) << shift;
-        let Some(len) = e.end.checked_sub(begin) else {
-            return false;
-        };
+        // Checked as `holds` checks them, on the values stored below, so that the caller's
+        // `bytes_at` needs no check of its own once inlined. (An empty place has length 0.)
+        let (begin, len) = (e.begin, e.len);
         let rel = offset.wrapping_sub(begin);
-        if h.wrapping_sub(u64::from(slot)) > 1 || !(need > 0 && rel < len && need <= len - rel) {
+        if !(need > 0 && rel < len && need <= len - rel) {
             return false;
         }
-        // Loaded only now, so that it is not kept aside meanwhile (nor `e`'s other fields).
         let Some(hz) = self.hazard.as_deref() else {
             return false;
         };
+        let tag = e.tag;
         // Release: lets go of the window announced before (as in `WindowTable::pin`).
         hz.cur.store(tag, Ordering::Release);
         // Orders the announcement before the load of the place, against the manager's heavy
@@ -926,27 +920,34 @@ impl Window {
         // Held: the place still keeps the window, so the manager has not unmapped it, and
         // cannot while the announcement is seen; nor has a writer claimed bytes of it since
         // (raising the gate takes every kept window back; see the module docs).
-        if place == tag {
-            // Read only now: fewer values live across the fence (which makes the compiler
-            // read memory again).
-            let (ptr, region) = (e.ptr, e.region);
-            self.begin = begin;
-            self.len = len;
-            self.ptr = ptr;
-            self.pinned = Some(PinnedRegion { region });
-            self.slot = slot;
-            // A loss was only ever told after the guard saw one (`detours` is 0).
-            debug_assert!(!*self.told.get_mut());
-            return true;
-        }
-        // Refused: nothing is announced any more, and the place is emptied if the manager
-        // took the window back.
-        hz.clear();
         if place != tag {
-            self.places[i] = NO_IDLE;
+            self.refuse_kept(i);
+            return false;
+        }
+        self.begin = begin;
+        self.len = len;
+        self.ptr = e.ptr;
+        self.pinned = Some(PinnedRegion { region: e.region });
+        self.slot = (tag as u32).wrapping_sub(1);
+        // A loss was only ever told after the guard saw one (`detours` is 0).
+        debug_assert!(!*self.told.get_mut());
+        true
+    }
+
+    /// A switch to the window kept at place `i` found that the manager took it back after the
+    /// hazard announced it: nothing is announced any more, the place is emptied, and the
+    /// window let go of is forgotten. Out of the switch's way (it is rare, and its calls would
+    /// cost the switch registers).
+    #[cold]
+    #[inline(never)]
+    fn refuse_kept(&mut self, i: usize) {
+        if let Some(hz) = &self.hazard {
+            hz.clear();
+        }
+        if let Some(e) = self.places.get_mut(i) {
+            *e = NO_IDLE;
         }
         self.forget_region();
-        false
     }
 
     /// After the hazard let go of the window's region (a switch that failed once it had
@@ -1024,9 +1025,10 @@ impl Window {
             return;
         }
         *local = Idle {
-            tag,
-            end: self.begin + self.len,
+            begin: self.begin,
+            len: self.len,
             ptr: self.ptr,
+            tag,
             region: p.region,
         };
     }
