@@ -45,7 +45,7 @@
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
 //! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
-//!   to through the table, one per half-window of the file (up to 256; only where the light
+//!   to through the table, one per half-window of the file (up to 1024; only where the light
 //!   barrier is a compiler fence: elsewhere a switch to a kept window would cost about what
 //!   one through the table does), as *idle holds*: the
 //!   tag in place `h % places` of its hazard's `idle` array for the half-window `h` the window
@@ -346,8 +346,11 @@ pub(crate) struct WindowTable {
 
 /// Slots of a table at most (beyond, windows are found through the lock).
 const MAX_SLOTS: u64 = 1 << 16;
-/// Idle holds a cursor keeps at most (see [`Hazard`]).
-const MAX_IDLE: usize = 256;
+/// Idle holds a cursor keeps at most (see [`Hazard`]): one per half-window of a file of
+/// 2 GiB with 4 MiB windows, or of 32 GiB with 64 MiB ones; beyond, half-windows share places
+/// and a switch between two of them goes through the table. A hazard holds this many words
+/// (8 KiB); a cursor's own copy, 40 bytes a place, only the places its file can use.
+const MAX_IDLE: usize = 1024;
 
 impl WindowTable {
     /// A table for a file of `size` bytes with windows of `window` bytes (0: none), with room
@@ -823,6 +826,18 @@ const NO_IDLE: Idle = Idle {
     region: NonNull::dangling(),
 };
 
+/// Whether `[offset, offset + need)` (`need > 0`) lies inside `[begin, begin + len)`: the bounds
+/// check of every read in place. A subtraction with a borrow and a comparison, in the form the
+/// compiler turns into two branches (the offset is relative to the window: no sum can
+/// overflow).
+#[inline(always)]
+fn fits(offset: u64, need: u64, begin: u64, len: u64) -> bool {
+    need > 0
+        && len
+            .checked_sub(offset.wrapping_sub(begin))
+            .is_some_and(|rest| rest >= need)
+}
+
 /// [`Window::slot`] of a region held by a count.
 const COUNTED: u32 = u32::MAX;
 /// [`Window::slot`] without a region.
@@ -902,8 +917,7 @@ impl Window {
         // Checked as `holds` checks them, on the values stored below, so that the caller's
         // `bytes_at` needs no check of its own once inlined. (An empty place has length 0.)
         let (begin, len) = (e.begin, e.len);
-        let rel = offset.wrapping_sub(begin);
-        if !(need > 0 && rel < len && need <= len - rel) {
+        if !fits(offset, need, begin, len) {
             return false;
         }
         let Some(hz) = self.hazard.as_deref() else {
@@ -1057,7 +1071,7 @@ impl Window {
         debug_assert!(self.pinned.is_none());
         let hz = self.hazard.take()?;
         // The windows kept are let go of (nothing of them is read after this).
-        for place in &hz.idle {
+        for place in &hz.idle[..hz.places] {
             place.store(0, Ordering::Release);
         }
         self.geometry = 0;
@@ -1264,8 +1278,7 @@ impl Window {
     /// Whether the region holds the `len` bytes (`len > 0`) at file offset `offset`.
     #[inline(always)]
     pub(crate) fn holds(&self, offset: u64, len: usize) -> bool {
-        let rel = offset.wrapping_sub(self.begin);
-        len > 0 && rel < self.len && len as u64 <= self.len - rel
+        fits(offset, len as u64, self.begin, self.len)
     }
 
     /// The `len` bytes (`len > 0`) at file offset `offset`, if the region holds them all: the
