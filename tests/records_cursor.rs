@@ -855,3 +855,41 @@ fn records_say_whether_their_check_reads_them() {
     const { assert!(IdxHeader::CHECKS && Versioned::CHECKS) };
     const { assert!(Wrapped::CHECKS && <[IdxHeader; 2] as MappedRecord>::CHECKS) };
 }
+
+/// A cursor keeps the windows it switches to, one per half-window, up to a number of places
+/// the file can have more half-windows than: then half-windows share places, and a switch to
+/// a window kept at a shared place must serve only the bytes that window holds. Random
+/// records, some across windows, over more than twice as many half-windows as places, with a
+/// budget that never evicts (kept windows are used only then), read three times over, against
+/// the file's bytes.
+#[test]
+fn records_over_more_half_windows_than_places_match_the_file() {
+    let gran = smmap::allocation_granularity();
+    let window = 2 * gran;
+    // Half-windows of `gran` bytes; 2,100 of them, more than twice the 1,024 places.
+    let len = 2_100 * gran + 11;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, data) = random_file(dir.path(), "many.bin", len, 0x6b65_7074);
+    let man = SlidingWindowMapManager::builder()
+        .window_size(window)
+        .max_memory_size(4 * len)
+        .max_open_handles(1 << 16)
+        .build()
+        .unwrap();
+    let mut c = man.make_cursor(&path).unwrap();
+    let mut r = rng(0x706c_6163);
+    for pass in 0..3 {
+        for _ in 0..20_000 {
+            let o = r.random_range(0..(len - 24) as u64);
+            let rec = c.record::<[u8; 24]>(o).unwrap();
+            assert_eq!(
+                &rec[..],
+                &data[o as usize..o as usize + 24],
+                "pass {pass}, offset {o}"
+            );
+        }
+    }
+    let stats = man.stats();
+    assert_eq!(stats.evictions, 0, "{stats:?}");
+    assert!(stats.regions > 1_024, "{stats:?}");
+}
