@@ -47,18 +47,20 @@
 //! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
 //!   to through the table, one per half-window of the file (up to 1024; only where the light
 //!   barrier is a compiler fence: elsewhere a switch to a kept window would cost about what
-//!   one through the table does), as *idle holds*: the
-//!   tag in place `h % places` of its hazard's `idle` array for the half-window `h` the window
-//!   served (the window is slot `h`'s or slot `h - 1`'s), and what a switch needs (bounds,
-//!   address, tag, region) in the cursor's own memory. A switch to a kept window stores its tag in
-//!   `cur`, executes the light barrier, and loads the idle place again: if it still holds the
-//!   tag, the window is held. Nothing of the table is read: random reads over the windows a
-//!   cursor keeps cost a few loads and stores of its own lines, and every load counts (a load
-//!   issued behind a cache miss holds a place in the processor's load buffer until the miss is
-//!   done, so the fewer loads a switch makes, the more misses overlap). A kept window is stored
-//!   in its place (plain store) while `cur` announces it, before the store to `cur` that lets
-//!   go of it (release); the manager reads every `cur` (acquire) before the idle places, so a
-//!   scan that no longer sees the window in use sees it kept.
+//!   one through the table does), as *idle holds*: the tag in place `h % places` of its
+//!   hazard's `idle` array for the half-window `h` the window served (the window is slot
+//!   `h`'s or slot `h - 1`'s), and what a switch needs (bounds, address, tag, region) in the
+//!   cursor's own memory, at the same place. A switch for an offset looks at the place of its
+//!   half-window, whichever half-window the window there was kept for, and takes it if its
+//!   bounds hold the request: it stores the tag in `cur`, executes the light barrier, and
+//!   loads the idle place again: if it still holds the tag, the window is held. Nothing of
+//!   the table is read: random reads over the windows a cursor keeps cost a few loads and
+//!   stores of its own lines, and every load counts (a load issued behind a cache miss holds
+//!   a place in the processor's load buffer until the miss is done, so the fewer loads a
+//!   switch makes, the more misses overlap). A kept window is stored in its place (plain
+//!   store) while `cur` announces it, before the store to `cur` that lets go of it (release);
+//!   the manager reads every `cur` (acquire) before the idle places, so a scan that no longer
+//!   sees the window in use sees it kept.
 //! - **Taking kept windows back**: in [`Region::try_retire`], after the kill and the scan of
 //!   `cur`, the manager swaps the window's tag out of the idle places that hold it (compare and
 //!   swap to 0, [`WindowTable::take_back`]), executes a second heavy barrier, and scans `cur`
@@ -827,9 +829,8 @@ const NO_IDLE: Idle = Idle {
 };
 
 /// Whether `[offset, offset + need)` (`need > 0`) lies inside `[begin, begin + len)`: the bounds
-/// check of every read in place. A subtraction with a borrow and a comparison, in the form the
-/// compiler turns into two branches (the offset is relative to the window: no sum can
-/// overflow).
+/// check of every read in place: a subtraction with a borrow and a comparison (the offset is
+/// taken relative to the window, so that no sum can overflow).
 #[inline(always)]
 fn fits(offset: u64, need: u64, begin: u64, len: u64) -> bool {
     need > 0
@@ -872,8 +873,8 @@ impl Window {
     }
 
     /// Switches to a window the cursor keeps that holds `[offset, offset + need)` (the one at
-    /// the place of the half-window `offset` lies in): the window switch of the cursor's fast path, a
-    /// few loads and stores of the cursor's own. `false` (the window unchanged) if it keeps
+    /// the place of the half-window `offset` lies in): the window switch of the cursor's fast
+    /// path, a few loads and stores of the cursor's own. `false` (the window unchanged) if it keeps
     /// none or holds a counted pin (as it does for writing); `false` with the window let go of
     /// if the manager took the kept window back (as it does to unmap it, and when a writer
     /// raises the file's gate).
