@@ -44,23 +44,22 @@
 //!   the region stays, or the cursor's second load sees the kill, and it backs off: a cursor
 //!   never holds an unmapped region. A generation is 32 bits: a cursor would have to stop
 //!   between its two loads while one slot is remapped 2^32 times to be fooled.
-//! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched
-//!   to through the table, one per half-window of the file (up to 1024; only where the light
-//!   barrier is a compiler fence: elsewhere a switch to a kept window would cost about what
-//!   one through the table does), as *idle holds*: the tag in place `h % places` of its
-//!   hazard's `idle` array for the half-window `h` the window served (the window is slot
-//!   `h`'s or slot `h - 1`'s), and what a switch needs (bounds, address, tag, region) in the
-//!   cursor's own memory, at the same place. A switch for an offset looks at the place of its
-//!   half-window, whichever half-window the window there was kept for, and takes it if its
-//!   bounds hold the request: it stores the tag in `cur`, executes the light barrier, and
-//!   loads the idle place again: if it still holds the tag, the window is held. Nothing of
-//!   the table is read: random reads over the windows a cursor keeps cost a few loads and
-//!   stores of its own lines, and every load counts (a load issued behind a cache miss holds
-//!   a place in the processor's load buffer until the miss is done, so the fewer loads a
-//!   switch makes, the more misses overlap). A kept window is stored in its place (plain
-//!   store) while `cur` announces it, before the store to `cur` that lets go of it (release);
-//!   the manager reads every `cur` (acquire) before the idle places, so a scan that no longer
-//!   sees the window in use sees it kept.
+//! - **Kept windows** ([`Window::switch_kept`]): a cursor also keeps the windows it switched to
+//!   through the table, one per half-window of the file (up to 1024; where the process-wide barrier
+//!   is set up, or the system has none: see `sys::keeps_windows`), as *idle holds*: the tag in
+//!   place `h % places` of its hazard's `idle` array for the half-window `h` the window served (the
+//!   window is slot `h`'s or slot `h - 1`'s), and what a switch needs (bounds, address, tag,
+//!   region) in the cursor's own memory, at the same place. A switch for an offset looks at the
+//!   place of its half-window, whichever half-window the window there was kept for, and takes it if
+//!   its bounds hold the request: it stores the tag in `cur`, executes the light barrier, and loads
+//!   the idle place again: if it still holds the tag, the window is held. Nothing of the table is
+//!   read: random reads over the windows a cursor keeps cost a few loads and stores of its own
+//!   lines, and every load counts (a load issued behind a cache miss holds a place in the
+//!   processor's load buffer until the miss is done, so the fewer loads a switch makes, the more
+//!   misses overlap). A kept window is stored in its place (plain store) while `cur` announces it,
+//!   before the store to `cur` that lets go of it (release); the manager reads every `cur`
+//!   (acquire) before the idle places, so a scan that no longer sees the window in use sees it
+//!   kept.
 //! - **Taking kept windows back**: in [`Region::try_retire`], after the kill and the scan of
 //!   `cur`, the manager swaps the window's tag out of the idle places that hold it (compare and
 //!   swap to 0, [`WindowTable::take_back`]), executes a second heavy barrier, and scans `cur`
@@ -929,8 +928,8 @@ impl Window {
         hz.cur.store(tag, Ordering::Release);
         // Orders the announcement before the load of the place, against the manager's heavy
         // barrier between taking the hold back and looking for cursors using the window (the
-        // light barrier: cursors keep windows only where it is a compiler fence).
-        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        // light barrier, without the test of `light_barrier`: see `sys::keeps_windows`).
+        crate::sys::kept_barrier();
         let place = hz.idle[i & (MAX_IDLE - 1)].load(Ordering::Acquire);
         // Held: the place still keeps the window, so the manager has not unmapped it, and
         // cannot while the announcement is seen; nor has a writer claimed bytes of it since
@@ -1054,9 +1053,9 @@ impl Window {
         debug_assert!(self.pinned.is_none());
         if self.hazard.is_none() {
             let hz = table.register();
-            // Where the light barrier is a full fence (no process-wide barrier), a switch to a
-            // kept window would cost about what one through the table does: nothing is kept.
-            if table.shift != u32::MAX && hz.places > 0 && crate::sys::barrier_is_asymmetric() {
+            // Not where the system has a process-wide barrier that the process could not set
+            // up (see `sys::keeps_windows`).
+            if table.shift != u32::MAX && hz.places > 0 && crate::sys::keeps_windows() {
                 let mask = hz.places - 1;
                 self.geometry = u64::from(table.shift) | (mask as u64) << 32;
                 self.fast = self.geometry;
@@ -1526,8 +1525,7 @@ mod tests {
             stop.store(true, Ordering::Relaxed);
         });
         let (kept, retires) = (kept.into_inner(), retires.into_inner());
-        // Windows are kept only where the light barrier is a compiler fence.
-        let keeps = crate::sys::barrier_is_asymmetric();
+        let keeps = crate::sys::keeps_windows();
         assert!(
             (kept > 0) == keeps && retires > 0,
             "kept switches {kept}, retires {retires}"
@@ -1547,8 +1545,8 @@ mod tests {
         assert_eq!(r.users(), 1);
         let _ = w.take();
         assert_eq!(r.users(), 0, "kept, not used");
-        if !crate::sys::barrier_is_asymmetric() {
-            // Nothing is kept where the light barrier is a full fence.
+        if !crate::sys::keeps_windows() {
+            // Nothing is kept where the process-wide barrier could not be set up.
             assert!(!w.switch_kept(5, 1));
             assert!(r.try_retire());
             if let Some(h) = w.take_hazard() {
