@@ -828,14 +828,17 @@ const NO_IDLE: Idle = Idle {
 };
 
 /// Whether `[offset, offset + need)` (`need > 0`) lies inside `[begin, begin + len)`: the bounds
-/// check of every read in place: a subtraction with a borrow and a comparison (the offset is
-/// taken relative to the window, so that no sum can overflow).
+/// check of every read in place, a subtraction, an addition with a carry and a comparison.
+/// Exact because windows end below `2^63` (they lie in files, whose sizes are `i64`s): an
+/// `offset` before `begin` gives a relative offset of at least `2^64 - begin`, whose sum with
+/// `need` either carries or exceeds any `len` (both would need `begin + len >= 2^64`).
 #[inline(always)]
 fn fits(offset: u64, need: u64, begin: u64, len: u64) -> bool {
     need > 0
-        && len
-            .checked_sub(offset.wrapping_sub(begin))
-            .is_some_and(|rest| rest >= need)
+        && offset
+            .wrapping_sub(begin)
+            .checked_add(need)
+            .is_some_and(|end| end <= len)
 }
 
 /// [`Window::slot`] of a region held by a count.
@@ -1289,11 +1292,13 @@ impl Window {
             return None;
         }
         let rel = offset.wrapping_sub(self.begin);
+        // SAFETY: `rel < self.len` (checked above): the address lies inside the region's
+        // mapping (or its bytes of a small read), one allocation. (An offset the compiler knows
+        // to be in bounds, so that it knows the address is not null either.)
+        let start = unsafe { self.ptr.add(rel as usize) };
         // SAFETY: `[rel, rel + len)` lies inside the region (checked above), which stays
         // mapped and free of `&mut` views while the borrow lasts (see `slice`).
-        Some(unsafe {
-            std::slice::from_raw_parts(self.ptr.as_ptr().wrapping_add(rel as usize), len)
-        })
+        Some(unsafe { std::slice::from_raw_parts(start.as_ptr(), len) })
     }
 
     /// `len` bytes of the region from `rel`, mutably.
