@@ -53,8 +53,8 @@
 //! manager checks before it unmaps anything), so threads sharing a manager do not wait for each
 //! other; mapping a new region, and every switch of a file while a writer is at work on it, take
 //! the lock briefly. A cursor also keeps the windows it switched to (one per half-window, up to
-//! 256, where the system has a process-wide memory barrier): switching back to one reads only
-//! the cursor's own memory. A kept window does not hold its region against a budget: the
+//! 1024; not where the system has a process-wide memory barrier that the process could not set
+//! up): switching back to one reads only the cursor's own memory. A kept window does not hold its region against a budget: the
 //! manager takes kept windows back whenever it unmaps a region, and a claim for writing takes
 //! back those of its file.
 //!

@@ -658,7 +658,10 @@ impl Region {
     /// Takes back the copies of this region that cursors keep (a standard window), without
     /// unmapping it: a cursor reaches it again only through the table or the manager, which
     /// check requests against the file's size (for a region past a new, smaller end). Under
-    /// the manager's lock.
+    /// the manager's lock. No barrier follows: a switch of another thread that loaded its place
+    /// just before may still serve one read from the region, which stays mapped (memory-safe;
+    /// that read is one made before the manager learned the size, as a read already under way
+    /// would be).
     pub(crate) fn take_back_kept(&self) {
         if let CellHome::Slot(t, k) = &self.cell {
             let s = t.slots[*k].cell.state.load(Ordering::Relaxed);
@@ -793,7 +796,8 @@ pub(crate) struct Window {
     /// word, loaded once by a switch: `log2(half)` of the table in bits 0 to 5
     /// and the mask of the places' indices (their number minus one) in bits 32 to 63; 0 while
     /// nothing can be kept (no hazard yet, a table without power-of-two windows, or a system
-    /// where the light barrier is a full fence, see `sys::light_barrier`).
+    /// with a process-wide barrier that the process could not set up, see
+    /// `sys::keeps_windows`).
     geometry: u64,
     /// `geometry`, or 0 while the window holds a counted pin (switches to kept windows let go
     /// of the window in use by a store, which only a hazard's hold allows): what a switch
@@ -829,9 +833,12 @@ const NO_IDLE: Idle = Idle {
 
 /// Whether `[offset, offset + need)` (`need > 0`) lies inside `[begin, begin + len)`: the bounds
 /// check of every read in place, a subtraction, an addition with a carry and a comparison.
-/// Exact because windows end below `2^63` (they lie in files, whose sizes are `i64`s): an
-/// `offset` before `begin` gives a relative offset of at least `2^64 - begin`, whose sum with
-/// `need` either carries or exceeds any `len` (both would need `begin + len >= 2^64`).
+/// Whatever the arguments, a `true` means `rel + need <= len` for `rel = offset - begin`
+/// (wrapping), so that the bytes at `rel` lie inside the window; and it is exact while
+/// `begin + len <= 2^64`, which windows (inside files, whose sizes are `i64`s) always are: an
+/// `offset` before `begin` gives a `rel` of at least `2^64 - begin`, whose sum with `need`
+/// either carries or exceeds `len` (both would need `begin + len > 2^64`). Equal to
+/// `rel < len && need <= len - rel`, the check it replaced, on every input.
 #[inline(always)]
 fn fits(offset: u64, need: u64, begin: u64, len: u64) -> bool {
     need > 0
