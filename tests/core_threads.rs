@@ -58,11 +58,13 @@ fn threads_share_one_sliding_manager_under_a_small_budget() {
         t.join().unwrap();
     }
     let s = man.stats();
-    // Over the budget of 8 only while every region is pinned: 3 cursors and a clone per thread
-    // hold one region each, and a cursor that has just let go of its region may still keep one
-    // other from being evicted for a moment (it announced the region, then found it cannot use
-    // it), which the region being mapped meanwhile can add to.
-    assert!(s.peak_regions <= 6 * 4 + 1, "{s:?}");
+    // Over the budget of 8 only while no region can be evicted: 3 cursors and a clone per
+    // thread hold one region each, and each thread's cursor that has just let go of its region
+    // may still keep one other from being evicted for a moment (it announced the region, then
+    // found it cannot use it, or the manager's eviction found it in use and moved on), which
+    // the region being mapped meanwhile can add to: at most one such region per thread. (Seen:
+    // 26 once in a 32-bit run, where this bound said 25.)
+    assert!(s.peak_regions <= 6 * 4 + 6, "{s:?}");
     assert!(s.over_budget_maps > 0, "{s:?}");
     assert!(s.evictions > 0, "{s:?}");
     assert!(
