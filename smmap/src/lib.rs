@@ -54,9 +54,9 @@
 //! other; mapping a new region, and every switch of a file while a writer is at work on it, take
 //! the lock briefly. A cursor also keeps the windows it switched to (one per half-window, up to
 //! 1024; not where the system has a process-wide memory barrier that the process could not set
-//! up): switching back to one reads only the cursor's own memory. A kept window does not hold its region against a budget: the
-//! manager takes kept windows back whenever it unmaps a region, and a claim for writing takes
-//! back those of its file.
+//! up): switching back to one reads only the cursor's own memory. A kept window does not hold
+//! its region against a budget: the manager takes kept windows back whenever it unmaps a
+//! region, and a claim for writing takes back those of its file.
 //!
 //! Under a budget smaller than the file, a small read-only request (up to 64 KiB) whose window
 //! is cold (not mapped, not requested recently) is served by one `pread` into a buffer the

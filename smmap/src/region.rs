@@ -284,9 +284,9 @@ struct Slot {
 /// A cursor's announcements (see the module docs): `cur`, the standard window it uses without
 /// a count, and `idle`, the windows it keeps for later switches, each `generation << 32 |
 /// (slot + 1)`, 0 for none. A window kept for half-window `h` (slot `h`'s or slot `h - 1`'s)
-/// is in `idle[h % places]`. On
-/// cache lines of their own: written by their cursor, read only by the manager's scans (and an
-/// idle hold taken back by the manager's compare-and-swap).
+/// is in `idle[h % places]`; the places past `places` are never used. On cache lines of their
+/// own: written by their cursor, read only by the manager's scans (and an idle hold taken back
+/// by the manager's compare-and-swap).
 #[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct Hazard {
@@ -395,7 +395,9 @@ impl WindowTable {
     pub(crate) fn unregister(&self, h: &Arc<Hazard>) {
         debug_assert!(
             h.cur.load(Ordering::Relaxed) == 0
-                && h.idle.iter().all(|i| i.load(Ordering::Relaxed) == 0),
+                && h.idle[..h.places]
+                    .iter()
+                    .all(|i| i.load(Ordering::Relaxed) == 0),
             "a hazard unregistered in use"
         );
         let mut v = lock_hazards(&self.hazards);
